@@ -1,0 +1,131 @@
+#include "common/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include "common/gzip.h"
+#include "tests/testutil/testutil.h"
+
+namespace propmon {
+namespace {
+
+using testutil::Http;
+using testutil::RawRequest;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Handle("GET", "/hello", [](const HttpRequest& req) {
+      return HttpResponse::Text(200, "hi " + req.QueryParam("name").value_or("?"));
+    });
+    server_.Handle("POST", "/echo", [](const HttpRequest& req) {
+      return HttpResponse::Json(201, req.body);
+    });
+    server_.Handle("GET", "/big", [](const HttpRequest&) {
+      return HttpResponse::Text(200, std::string(100000, 'a'));
+    });
+    server_.Handle("GET", "/throw", [](const HttpRequest&) -> HttpResponse {
+      throw std::runtime_error("boom");
+    });
+    HttpServer::Options opts;
+    opts.listen_address = "127.0.0.1:0";
+    ASSERT_TRUE(server_.Start(opts).ok());
+    port_ = server_.port();
+    ASSERT_GT(port_, 0);
+  }
+  HttpServer server_;
+  int port_ = 0;
+};
+
+TEST_F(HttpServerTest, ServesHandlerWithQuery) {
+  auto r = Http(port_, "GET", "/hello?name=a%20b");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hi a b");
+}
+
+TEST_F(HttpServerTest, UnknownPathIsJson404) {
+  auto r = Http(port_, "GET", "/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  EXPECT_NE(r.body.find("\"error\""), std::string::npos);
+}
+
+TEST_F(HttpServerTest, WrongMethodIs405) {
+  EXPECT_EQ(Http(port_, "DELETE", "/hello").status, 405);
+}
+
+TEST_F(HttpServerTest, EchoesBody) {
+  auto r = Http(port_, "POST", "/echo", "{\"a\":1}");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "{\"a\":1}");
+}
+
+TEST_F(HttpServerTest, RefusesLargeBodyWith413) {
+  auto r = Http(port_, "POST", "/echo", std::string(70 * 1024, 'x'));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body.find("error"), std::string::npos);
+  EXPECT_GE(server_.requests_rejected_total(), 1);
+}
+
+TEST_F(HttpServerTest, GzipWhenAsked) {
+  auto r = Http(port_, "GET", "/big", "", {"Accept-Encoding: gzip"});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-encoding"], "gzip");
+  EXPECT_LT(r.body.size(), 100000u);
+  auto plain = Http(port_, "GET", "/big");
+  EXPECT_EQ(plain.body.size(), 100000u);
+  EXPECT_EQ(plain.headers.count("content-encoding"), 0u);
+}
+
+TEST_F(HttpServerTest, HandlerExceptionIs500AndServerSurvives) {
+  EXPECT_EQ(Http(port_, "GET", "/throw").status, 500);
+  EXPECT_EQ(Http(port_, "GET", "/hello").status, 200);
+}
+
+TEST_F(HttpServerTest, HostileRequestsDoNotBreakServer) {
+  const char* hostile[] = {
+      "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET http://evil/ HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GARBAGE\r\n\r\n",
+      "GET /hello HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+      "GET /hello?%zz%00=%%%% HTTP/1.1\r\nHost: x\r\n\r\n",
+  };
+  for (const char* req : hostile) {
+    std::string out = RawRequest(port_, req);
+    EXPECT_EQ(out.find("root:"), std::string::npos) << req;
+  }
+  std::string long_uri = "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n";
+  RawRequest(port_, long_uri);
+  EXPECT_EQ(Http(port_, "GET", "/hello").status, 200);
+}
+
+TEST(ListenAddressTest, Converts) {
+  EXPECT_EQ(*ToCivetwebPorts(":9652"), "9652");
+  EXPECT_EQ(*ToCivetwebPorts("127.0.0.1:9652"), "127.0.0.1:9652");
+  EXPECT_EQ(*ToCivetwebPorts("[::1]:9652"), "[::1]:9652");
+  EXPECT_FALSE(ToCivetwebPorts("9652x").ok());
+  EXPECT_FALSE(ToCivetwebPorts("host:99999").ok());
+  EXPECT_FALSE(ToCivetwebPorts("").ok());
+}
+
+TEST(ListenAddressTest, PortInUseIsClearError) {
+  HttpServer a;
+  HttpServer::Options o;
+  o.listen_address = "127.0.0.1:0";
+  ASSERT_TRUE(a.Start(o).ok());
+  HttpServer b;
+  o.listen_address = "127.0.0.1:" + std::to_string(a.port());
+  Status s = b.Start(o);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cannot listen"), std::string::npos);
+}
+
+TEST(GzipTest, AcceptsGzip) {
+  EXPECT_TRUE(AcceptsGzip("gzip"));
+  EXPECT_TRUE(AcceptsGzip("deflate, gzip;q=0.8"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+}
+
+}  // namespace
+}  // namespace propmon
