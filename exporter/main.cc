@@ -1,1 +1,17 @@
-int main() { return 0; }
+// propmon-exporter: parses flags and hands over to the library (app.cc).
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "exporter/app.h"
+
+int main(int argc, char** argv) {
+  try {
+    return propmon::exporter::ExporterMain(
+        std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::cerr << "propmon-exporter: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

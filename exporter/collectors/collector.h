@@ -19,6 +19,9 @@ struct HostPaths {
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
   std::string rootfs = "/";
+  // udev's database (node_disk_info's path/wwn/model/serial/revision
+  // labels); a missing directory leaves those labels empty.
+  std::string udev_data = "/run/udev/data";
 };
 
 // A host collector. Collect() is called from one scrape at a time (the

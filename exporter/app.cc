@@ -1,0 +1,428 @@
+#include "exporter/app.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/flags.h"
+#include "common/log.h"
+#include "exporter/procfs.h"
+
+#ifndef PROPMON_VERSION
+#define PROPMON_VERSION "0.0.0"
+#endif
+
+namespace propmon::exporter {
+
+const char* Version() { return PROPMON_VERSION; }
+
+namespace {
+
+const char kLanding[] = R"(<!DOCTYPE html>
+<html><head><title>propmon-exporter</title></head>
+<body><h1>propmon-exporter</h1>
+<p>Per-task metrics under Propeller monitoring profiles.</p>
+<ul>
+<li><a href="/metrics">/metrics</a> Prometheus metrics</li>
+<li><a href="/health">/health</a> status JSON</li>
+<li><a href="/-/healthy">/-/healthy</a>, <a href="/-/ready">/-/ready</a></li>
+<li><a href="/api/v1/tasks">/api/v1/tasks</a> tasks (JSON)</li>
+<li><a href="/api/v1/system">/api/v1/system</a> system information (JSON)</li>
+</ul></body></html>
+)";
+
+void InstallLogLevel(const FlagSet& flags, Status* status) {
+  LogLevel level;
+  if (!ParseLogLevel(flags.Get("log.level"), &level)) {
+    *status = InvalidArgument("--log.level: want debug, info, warn or error, got \"" +
+                              flags.Get("log.level") + "\"");
+    return;
+  }
+  SetLogLevel(level);
+}
+
+std::string HostnameOrEmpty() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return {};
+  return buf;
+}
+
+}  // namespace
+
+ExporterHttp::ExporterHttp(TaskMonitor* monitor, MetricsEndpoint* metrics)
+    : monitor_(monitor), metrics_(metrics) {
+  server_.Handle("GET", "/", [](const HttpRequest&) {
+    HttpResponse r = HttpResponse::Text(200, kLanding);
+    r.content_type = "text/html; charset=utf-8";
+    return r;
+  });
+  server_.Handle("GET", "/metrics",
+                 [this](const HttpRequest& req) { return metrics_->Serve(req); });
+  server_.Handle("GET", "/-/healthy", [](const HttpRequest&) {
+    return HttpResponse::Text(200, "OK\n");
+  });
+  server_.Handle("GET", "/-/ready", [this](const HttpRequest&) {
+    return ready_ ? HttpResponse::Text(200, "OK\n")
+                  : HttpResponse::Text(503, "not ready\n");
+  });
+  server_.Handle("GET", "/health", [this](const HttpRequest&) {
+    nlohmann::json j = {{"status", "ok"},
+                        {"running_tasks", monitor_->RunningTasks()}};
+    return HttpResponse::Json(200, j.dump());
+  });
+}
+
+Status ExporterHttp::Start(const std::string& listen_address) {
+  HttpServer::Options o;
+  o.listen_address = listen_address;
+  return server_.Start(o);
+}
+
+std::vector<prometheus::MetricFamily> BuildInfoCollector::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  FamilyBuilder b("propmon_exporter_build_info",
+                  "A metric with a constant 1 labelled by the exporter's version.",
+                  prometheus::MetricType::Gauge);
+  b.Add({{"version", Version()}}, 1);
+  b.MoveTo(&out);
+  return out;
+}
+
+namespace {
+
+// Blocks the signals the main thread waits for, in this thread and every
+// thread started after it.
+sigset_t BlockSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+void DeclareCommonFlags(FlagSet* f) {
+  f->String("web.listen-address", kDefaultListenAddress,
+            "Address to serve /metrics and the API on.");
+  f->String("path.procfs", "/proc", "procfs mount point.");
+  f->String("path.sysfs", "/sys", "sysfs mount point.");
+  f->String("log.level", "info", "One of debug, info, warn, error.");
+  f->String("proplet-id", "", "Proplet id label (default: PROPLET_CLIENT_ID, then the hostname).");
+  f->Bool("version", "Print the version and exit.");
+  f->Bool("help", "Show this help.");
+}
+
+std::string ResolvePropletId(const FlagSet& f) {
+  if (!f.Get("proplet-id").empty()) return f.Get("proplet-id");
+  for (const char* env : {"PROPLET_CLIENT_ID", "PROPLET_ENTITY_ID"}) {
+    const char* v = getenv(env);
+    if (v && *v) return v;
+  }
+  return HostnameOrEmpty();
+}
+
+}  // namespace
+
+int ExporterMain(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "run") {
+    return RunMain(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
+  FlagSet flags;
+  DeclareCommonFlags(&flags);
+  flags.String("config.file", "", "YAML configuration file.");
+  Status st = flags.Parse(args);
+  if (st.ok()) InstallLogLevel(flags, &st);
+  if (!st.ok()) {
+    std::cerr << "propmon-exporter: " << st.message() << "\n";
+    return 2;
+  }
+  if (flags.GetBool("version")) {
+    std::cout << "propmon-exporter " << Version() << "\n";
+    return 0;
+  }
+  if (flags.GetBool("help")) {
+    std::cout << "Usage: propmon-exporter [flags]\n"
+                 "       propmon-exporter run [flags] -- CMD ARGS...\n\n"
+              << flags.Usage();
+    return 0;
+  }
+  if (!flags.positional().empty()) {
+    std::cerr << "propmon-exporter: unexpected argument \"" << flags.positional()[0]
+              << "\" (subcommands: run)\n";
+    return 2;
+  }
+  auto globals = GlobalsFromEnv();
+  if (!globals.ok()) {
+    std::cerr << "propmon-exporter: " << globals.status().message() << "\n";
+    return 2;
+  }
+  sigset_t sigs = BlockSignals();
+
+  TaskMonitor::Options mo;
+  mo.procfs = flags.Get("path.procfs");
+  mo.proplet_id = ResolvePropletId(flags);
+  mo.globals = *globals;
+  TaskMonitor monitor(mo);
+  BuildInfoCollector build_info;
+  MetricsEndpoint metrics;
+  metrics.Add(&build_info);
+  metrics.Add(&monitor);
+  ExporterHttp http(&monitor, &metrics);
+  st = http.Start(flags.Get("web.listen-address"));
+  if (!st.ok()) {
+    PM_LOG(kError) << st.message();
+    return 1;
+  }
+  monitor.Start();
+  http.SetReady(true);
+  PM_LOG(kInfo) << "propmon-exporter " << Version() << " listening on "
+                << flags.Get("web.listen-address") << " proplet_id=" << mo.proplet_id;
+  while (true) {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGINT || sig == SIGTERM) break;
+    if (sig == SIGCHLD) {
+      while (waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+    }
+  }
+  PM_LOG(kInfo) << "shutting down";
+  http.SetReady(false);
+  http.Stop();
+  monitor.Stop();
+  return 0;
+}
+
+namespace {
+
+// Tracks peaks for the run summary.
+class PeakObserver : public TaskObserver {
+ public:
+  void OnSample(const TaskInfo&, const TaskSample& s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last = s;
+    if (s.memory_bytes) peak_rss = std::max(peak_rss, *s.memory_bytes);
+    if (s.threads) peak_threads = std::max(peak_threads, *s.threads);
+    if (s.open_fds) peak_fds = std::max(peak_fds, *s.open_fds);
+  }
+  void OnEnded(const TaskInfo&) override {}
+  std::mutex mu_;
+  TaskSample last;
+  uint64_t peak_rss = 0;
+  int64_t peak_threads = 0;
+  int64_t peak_fds = 0;
+};
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[64];
+  snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+}  // namespace
+
+int RunMain(const std::vector<std::string>& args) {
+  FlagSet flags;
+  DeclareCommonFlags(&flags);
+  flags.String("web.listen-address", "",
+               "Serve /metrics here while the command runs (off when empty).");
+  flags.String("task-id", "", "Task id (default: run-<pid>).");
+  flags.String("task-name", "", "Task name (default: the command).");
+  flags.String("profile", "", "Monitoring profile preset name.");
+  flags.String("profile-file", "", "JSON file with a custom monitoring profile.");
+  flags.Bool("daemon", "Mark the task as a daemon (default profile: daemon).");
+  Status st = flags.Parse(args);
+  if (st.ok()) InstallLogLevel(flags, &st);
+  if (st.ok() && flags.positional().empty()) {
+    st = InvalidArgument("usage: propmon-exporter run [flags] -- CMD ARGS...");
+  }
+  if (st.ok() && flags.IsSet("profile") && flags.IsSet("profile-file")) {
+    st = InvalidArgument("--profile and --profile-file are exclusive");
+  }
+  if (!st.ok()) {
+    std::cerr << "propmon-exporter run: " << st.message() << "\n";
+    return 2;
+  }
+  MonitoringProfile profile = DefaultProfile(flags.GetBool("daemon"));
+  if (flags.IsSet("profile")) {
+    auto p = PresetProfile(flags.Get("profile"));
+    if (!p.ok()) {
+      std::cerr << "propmon-exporter run: --profile: " << p.status().message() << "\n";
+      return 2;
+    }
+    profile = *p;
+  } else if (flags.IsSet("profile-file")) {
+    std::string text;
+    FILE* f = fopen(flags.Get("profile-file").c_str(), "rb");
+    if (f == nullptr) {
+      std::cerr << "propmon-exporter run: --profile-file: cannot open "
+                << flags.Get("profile-file") << ": " << strerror(errno) << "\n";
+      return 2;
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+    fclose(f);
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) {
+      std::cerr << "propmon-exporter run: " << flags.Get("profile-file")
+                << ": not valid JSON\n";
+      return 2;
+    }
+    auto p = ProfileFromJson(j, flags.Get("profile-file"));
+    if (!p.ok()) {
+      std::cerr << "propmon-exporter run: " << p.status().message() << "\n";
+      return 2;
+    }
+    profile = *p;
+  }
+  auto globals = GlobalsFromEnv();
+  if (!globals.ok()) {
+    std::cerr << "propmon-exporter run: " << globals.status().message() << "\n";
+    return 2;
+  }
+
+  sigset_t sigs = BlockSignals();
+  std::vector<std::string> cmd = flags.positional();
+  double t0 = SystemClock::Get()->Monotonic();
+  pid_t child = fork();
+  if (child < 0) {
+    std::cerr << "propmon-exporter run: fork: " << strerror(errno) << "\n";
+    return 1;
+  }
+  if (child == 0) {
+    pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
+    std::vector<char*> argv;
+    for (auto& a : cmd) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    fprintf(stderr, "propmon-exporter run: cannot execute %s: %s\n", argv[0],
+            strerror(errno));
+    _exit(127);
+  }
+
+  std::string task_id = flags.Get("task-id");
+  if (task_id.empty()) task_id = "run-" + std::to_string(child);
+  TaskMonitor::Options mo;
+  mo.procfs = flags.Get("path.procfs");
+  mo.proplet_id = ResolvePropletId(flags);
+  mo.globals = *globals;
+  TaskMonitor monitor(mo);
+  PeakObserver peaks;
+  monitor.AddObserver(&peaks);
+  TaskSpec spec;
+  spec.id = task_id;
+  spec.name = flags.Get("task-name").empty() ? cmd[0] : flags.Get("task-name");
+  spec.daemon = flags.GetBool("daemon");
+  spec.profile = profile;
+  spec.pid = child;
+  spec.source = "run";
+  Status added = monitor.AddTask(spec);
+  if (!added.ok()) PM_LOG(kWarn) << "monitoring " << task_id << ": " << added.message();
+
+  // A second sampler every 0.5 s feeds the summary's peaks regardless of the
+  // profile's interval.
+  MonitoringProfile full = *PresetProfile("intensive");
+  TaskSampler peak_sampler(child, true, "");
+  ProcReader peak_reader(flags.Get("path.procfs"));
+
+  BuildInfoCollector build_info;
+  MetricsEndpoint metrics;
+  metrics.Add(&build_info);
+  metrics.Add(&monitor);
+  std::unique_ptr<ExporterHttp> http;
+  if (!flags.Get("web.listen-address").empty()) {
+    http = std::make_unique<ExporterHttp>(&monitor, &metrics);
+    Status hs = http->Start(flags.Get("web.listen-address"));
+    if (!hs.ok()) {
+      PM_LOG(kError) << hs.message();
+      kill(child, SIGTERM);
+    } else {
+      http->SetReady(true);
+    }
+  }
+  monitor.Start();
+
+  int wait_status = 0;
+  timespec tick{0, 500 * 1000 * 1000};
+  while (true) {
+    siginfo_t info{};
+    int sig = sigtimedwait(&sigs, &info, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      kill(child, sig);
+      continue;
+    }
+    // Wait without reaping, so the last sample still sees the process.
+    siginfo_t w{};
+    if (waitid(P_PID, child, &w, WEXITED | WNOHANG | WNOWAIT) == 0 && w.si_pid == child) {
+      TaskSample s;
+      SampleErrors errs;
+      SystemClock* c = SystemClock::Get();
+      peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s, &errs);
+      peaks.OnSample(TaskInfo{}, s);
+      monitor.RunOnce(true);
+      waitpid(child, &wait_status, 0);
+      break;
+    }
+    TaskSample s;
+    SampleErrors errs;
+    SystemClock* c = SystemClock::Get();
+    if (peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s, &errs)) {
+      peaks.OnSample(TaskInfo{}, s);
+    }
+  }
+  double wall = SystemClock::Get()->Monotonic() - t0;
+  monitor.SetWaitStatus(task_id, wait_status);
+  monitor.RunOnce(true);
+  monitor.Stop();
+  if (http) http->Stop();
+
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  double ru_user = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+  double ru_sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status)
+                                    : 128 + WTERMSIG(wait_status);
+  std::lock_guard<std::mutex> lock(peaks.mu_);
+  const TaskSample& last = peaks.last;
+  double cpu = std::max(ru_user + ru_sys, last.cpu_seconds.value_or(0));
+  uint64_t peak_rss = std::max<uint64_t>(peaks.peak_rss,
+                                         static_cast<uint64_t>(ru.ru_maxrss) * 1024);
+  char line[256];
+  std::string out = "propmon: task " + task_id + " ";
+  out += WIFEXITED(wait_status)
+             ? "exited with status " + std::to_string(WEXITSTATUS(wait_status))
+             : "killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" +
+                   strsignal(WTERMSIG(wait_status)) + ")";
+  out += "\n";
+  snprintf(line, sizeof(line), "  wall time      %.3f s\n", wall);
+  out += line;
+  snprintf(line, sizeof(line), "  cpu time       %.3f s (user %.3f s, system %.3f s)\n",
+           cpu, ru_user, ru_sys);
+  out += line;
+  out += "  peak rss       " + HumanBytes(static_cast<double>(peak_rss)) + "\n";
+  out += "  disk read      " +
+         (last.disk_read_bytes ? HumanBytes(static_cast<double>(*last.disk_read_bytes)) : "unknown") + "\n";
+  out += "  disk written   " +
+         (last.disk_write_bytes ? HumanBytes(static_cast<double>(*last.disk_write_bytes)) : "unknown") + "\n";
+  out += "  peak threads   " + std::to_string(peaks.peak_threads) + "\n";
+  out += "  peak open fds  " + std::to_string(peaks.peak_fds) + "\n";
+  std::cerr << out;
+  return code;
+}
+
+}  // namespace propmon::exporter

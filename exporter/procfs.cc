@@ -1,0 +1,366 @@
+#include "exporter/procfs.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "common/file.h"
+
+namespace propmon::exporter {
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Splits on runs of whitespace into at most `max` views.
+size_t SplitFields(std::string_view s, std::string_view* out, size_t max) {
+  size_t n = 0;
+  size_t i = 0;
+  while (i < s.size() && n < max) {
+    while (i < s.size() && IsSpace(s[i])) ++i;
+    if (i >= s.size()) break;
+    size_t start = i;
+    while (i < s.size() && !IsSpace(s[i])) ++i;
+    out[n++] = s.substr(start, i - start);
+  }
+  return n;
+}
+
+template <typename T>
+bool ParseNum(std::string_view s, T* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Finds "Key:" at a line start and parses the first number after it.
+bool FindKeyNumber(std::string_view text, std::string_view key,
+                   uint64_t* out) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+        line[key.size()] == ':') {
+      std::string_view rest = line.substr(key.size() + 1);
+      std::string_view f[1];
+      if (SplitFields(rest, f, 1) == 1 && ParseNum(f[0], out)) return true;
+      return false;
+    }
+    pos = eol + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+StatusOr<ProcStat> ParseProcStat(std::string_view text) {
+  ProcStat st;
+  size_t open = text.find('(');
+  size_t close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos ||
+      close < open) {
+    return InvalidArgument("stat: no (comm)");
+  }
+  std::string_view pid_text = text.substr(0, open);
+  while (!pid_text.empty() && IsSpace(pid_text.back())) pid_text.remove_suffix(1);
+  if (!ParseNum(pid_text, &st.pid)) return InvalidArgument("stat: bad pid");
+  st.comm = std::string(text.substr(open + 1, close - open - 1));
+  // Fields after comm, numbered from 3 (state) as in proc(5).
+  std::string_view f[50];
+  size_t n = SplitFields(text.substr(close + 1), f, 50);
+  // We need up to field 24 (rss): index 24 - 3 = 21.
+  if (n < 22) return InvalidArgument("stat: truncated");
+  if (f[0].size() != 1) return InvalidArgument("stat: bad state");
+  st.state = f[0][0];
+  bool ok = ParseNum(f[1], &st.ppid) && ParseNum(f[11], &st.utime) &&
+            ParseNum(f[12], &st.stime) && ParseNum(f[17], &st.num_threads) &&
+            ParseNum(f[19], &st.starttime) && ParseNum(f[20], &st.vsize) &&
+            ParseNum(f[21], &st.rss_pages);
+  // cutime/cstime are signed in the kernel's format but never negative.
+  int64_t cu = 0, cs = 0;
+  ok = ok && ParseNum(f[13], &cu) && ParseNum(f[14], &cs);
+  if (!ok) return InvalidArgument("stat: bad number");
+  st.cutime = cu > 0 ? static_cast<uint64_t>(cu) : 0;
+  st.cstime = cs > 0 ? static_cast<uint64_t>(cs) : 0;
+  return st;
+}
+
+StatusOr<ProcIo> ParseProcIo(std::string_view text) {
+  ProcIo io;
+  if (!FindKeyNumber(text, "rchar", &io.rchar) ||
+      !FindKeyNumber(text, "wchar", &io.wchar) ||
+      !FindKeyNumber(text, "read_bytes", &io.read_bytes) ||
+      !FindKeyNumber(text, "write_bytes", &io.write_bytes)) {
+    return InvalidArgument("io: missing or bad field");
+  }
+  FindKeyNumber(text, "cancelled_write_bytes", &io.cancelled_write_bytes);
+  return io;
+}
+
+StatusOr<std::optional<uint64_t>> ParseMaxOpenFiles(std::string_view text) {
+  size_t pos = text.find("Max open files");
+  if (pos == std::string_view::npos) {
+    return InvalidArgument("limits: no \"Max open files\"");
+  }
+  size_t eol = text.find('\n', pos);
+  std::string_view line = text.substr(pos + 14, eol == std::string_view::npos
+                                                    ? std::string_view::npos
+                                                    : eol - pos - 14);
+  std::string_view f[3];
+  if (SplitFields(line, f, 3) < 1) return InvalidArgument("limits: truncated");
+  if (f[0] == "unlimited") return std::optional<uint64_t>();
+  uint64_t v = 0;
+  if (!ParseNum(f[0], &v)) return InvalidArgument("limits: bad number");
+  return std::optional<uint64_t>(v);
+}
+
+StatusOr<uint64_t> ParseMemTotal(std::string_view text) {
+  uint64_t kb = 0;
+  if (!FindKeyNumber(text, "MemTotal", &kb)) {
+    return InvalidArgument("meminfo: no MemTotal");
+  }
+  return kb * 1024;
+}
+
+StatusOr<uint64_t> ParseBootTime(std::string_view text) {
+  size_t pos = text.find("\nbtime ");
+  if (pos == std::string_view::npos) return InvalidArgument("stat: no btime");
+  std::string_view f[1];
+  size_t eol = text.find('\n', pos + 1);
+  std::string_view rest = text.substr(pos + 7, eol == std::string_view::npos ? std::string_view::npos : eol - pos - 7);
+  uint64_t v = 0;
+  if (SplitFields(rest, f, 1) != 1 || !ParseNum(f[0], &v)) {
+    return InvalidArgument("stat: bad btime");
+  }
+  return v;
+}
+
+StatusOr<double> ParseUptime(std::string_view text) {
+  std::string_view f[1];
+  if (SplitFields(text, f, 1) != 1) return InvalidArgument("uptime: empty");
+  double v = 0;
+  if (!ParseNum(f[0], &v)) return InvalidArgument("uptime: bad number");
+  return v;
+}
+
+StatusOr<NetTotals> ParseNetDevTotals(std::string_view text) {
+  NetTotals t;
+  size_t pos = 0;
+  int lines = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (++lines <= 2) continue;  // Two header lines.
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon);
+    while (!name.empty() && IsSpace(name.front())) name.remove_prefix(1);
+    std::string_view f[16];
+    if (SplitFields(line.substr(colon + 1), f, 16) < 16) {
+      return InvalidArgument("net/dev: truncated line");
+    }
+    if (name == "lo") continue;
+    uint64_t rx = 0, tx = 0;
+    if (!ParseNum(f[0], &rx) || !ParseNum(f[8], &tx)) {
+      return InvalidArgument("net/dev: bad number");
+    }
+    t.rx_bytes += rx;
+    t.tx_bytes += tx;
+  }
+  if (lines < 2) return InvalidArgument("net/dev: truncated");
+  return t;
+}
+
+std::vector<pid_t> ParsePidList(std::string_view text) {
+  std::vector<pid_t> out;
+  std::string_view f[1];
+  while (!text.empty()) {
+    size_t i = 0;
+    while (i < text.size() && IsSpace(text[i])) ++i;
+    size_t j = i;
+    while (j < text.size() && !IsSpace(text[j])) ++j;
+    if (i == j) break;
+    pid_t p = 0;
+    if (ParseNum(text.substr(i, j - i), &p) && p > 0) out.push_back(p);
+    text.remove_prefix(j);
+  }
+  (void)f;
+  return out;
+}
+
+ProcReader::ProcReader(std::string root) : root_(std::move(root)) {
+  buf_.reserve(4096);
+}
+
+std::string ProcReader::Path(pid_t pid, const char* leaf) const {
+  std::string p = root_;
+  p += '/';
+  p += std::to_string(pid);
+  if (leaf && *leaf) {
+    p += '/';
+    p += leaf;
+  }
+  return p;
+}
+
+StatusOr<ProcStat> ProcReader::ReadStat(pid_t pid) {
+  Status s = ReadFileTo(Path(pid, "stat"), &buf_);
+  if (!s.ok()) return s;
+  if (buf_.empty()) return NotFound("stat: empty (process gone)");
+  return ParseProcStat(buf_);
+}
+
+StatusOr<ProcIo> ProcReader::ReadIo(pid_t pid) {
+  Status s = ReadFileTo(Path(pid, "io"), &buf_);
+  if (!s.ok()) return s;
+  return ParseProcIo(buf_);
+}
+
+StatusOr<std::optional<uint64_t>> ProcReader::ReadMaxOpenFiles(pid_t pid) {
+  Status s = ReadFileTo(Path(pid, "limits"), &buf_);
+  if (!s.ok()) return s;
+  return ParseMaxOpenFiles(buf_);
+}
+
+StatusOr<int64_t> ProcReader::CountFds(pid_t pid) {
+  std::string p = Path(pid, "fd");
+  DIR* d = opendir(p.c_str());
+  if (d == nullptr) {
+    int e = errno;
+    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
+    return Unavailable(p + ": " + strerror(e));
+  }
+  int64_t n = 0;
+  while (dirent* ent = readdir(d)) {
+    if (ent->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+StatusOr<std::vector<pid_t>> ProcReader::ListThreads(pid_t pid) {
+  std::string p = Path(pid, "task");
+  DIR* d = opendir(p.c_str());
+  if (d == nullptr) return NotFound(p + ": gone");
+  std::vector<pid_t> out;
+  while (dirent* ent = readdir(d)) {
+    pid_t t = 0;
+    std::string_view name = ent->d_name;
+    if (ParseNum(name, &t)) out.push_back(t);
+  }
+  closedir(d);
+  return out;
+}
+
+StatusOr<std::vector<pid_t>> ProcReader::ReadChildren(pid_t pid, pid_t tid) {
+  std::string p = Path(pid, "task/");
+  p += std::to_string(tid);
+  p += "/children";
+  Status s = ReadFileTo(p, &buf_);
+  if (!s.ok()) return s;
+  return ParsePidList(buf_);
+}
+
+std::vector<pid_t> ProcReader::ListPids() {
+  std::vector<pid_t> out;
+  DIR* d = opendir(root_.c_str());
+  if (d == nullptr) return out;
+  while (dirent* ent = readdir(d)) {
+    pid_t p = 0;
+    if (ParseNum(std::string_view(ent->d_name), &p) && p > 0) out.push_back(p);
+  }
+  closedir(d);
+  return out;
+}
+
+StatusOr<std::string> ProcReader::NetNamespace(pid_t pid) {
+  std::string p = Path(pid, "ns/net");
+  char target[128];
+  ssize_t n = readlink(p.c_str(), target, sizeof(target) - 1);
+  if (n < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
+    return Unavailable(p + ": " + strerror(e));
+  }
+  return std::string(target, static_cast<size_t>(n));
+}
+
+StatusOr<NetTotals> ProcReader::ReadNetDev(pid_t pid) {
+  Status s = ReadFileTo(Path(pid, "net/dev"), &buf_);
+  if (!s.ok()) return s;
+  return ParseNetDevTotals(buf_);
+}
+
+StatusOr<uint64_t> ProcReader::ReadMemTotal() {
+  Status s = ReadFileTo(root_ + "/meminfo", &buf_);
+  if (!s.ok()) return s;
+  return ParseMemTotal(buf_);
+}
+
+StatusOr<double> ProcReader::ReadUptime() {
+  Status s = ReadFileTo(root_ + "/uptime", &buf_);
+  if (!s.ok()) return s;
+  return ParseUptime(buf_);
+}
+
+StatusOr<uint64_t> ProcReader::ReadBootTime() {
+  if (boot_time_ != 0) return boot_time_;
+  Status s = ReadFileTo(root_ + "/stat", &buf_, 1 << 20);
+  if (!s.ok()) return s;
+  auto b = ParseBootTime(buf_);
+  if (b.ok()) boot_time_ = *b;
+  return b;
+}
+
+bool ProcReader::SupportsChildrenFile() {
+  pid_t self = getpid();
+  std::string p = root_ + "/" + std::to_string(self) + "/task/" +
+                  std::to_string(self) + "/children";
+  return access(p.c_str(), R_OK) == 0;
+}
+
+StatusOr<std::string> ProcReader::ReadCmdline(pid_t pid) {
+  Status s = ReadFileTo(Path(pid, "cmdline"), &buf_, 64 * 1024);
+  if (!s.ok()) return s;
+  std::string out = buf_;
+  while (!out.empty() && out.back() == '\0') out.pop_back();
+  for (char& c : out) {
+    if (c == '\0') c = ' ';
+  }
+  return out;
+}
+
+StatusOr<std::string> ProcReader::ReadExe(pid_t pid) {
+  std::string p = Path(pid, "exe");
+  char target[4096];
+  ssize_t n = readlink(p.c_str(), target, sizeof(target) - 1);
+  if (n < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
+    return Unavailable(p + ": " + strerror(e));
+  }
+  return std::string(target, static_cast<size_t>(n));
+}
+
+StatusOr<std::string> ProcReader::ReadCgroup(pid_t pid) {
+  Status s = ReadFileTo(Path(pid, "cgroup"), &buf_, 64 * 1024);
+  if (!s.ok()) return s;
+  return buf_;
+}
+
+long ClockTicks() {
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  return ticks > 0 ? ticks : 100;
+}
+
+long PageSize() {
+  static const long page = sysconf(_SC_PAGESIZE);
+  return page > 0 ? page : 4096;
+}
+
+}  // namespace propmon::exporter

@@ -1,0 +1,435 @@
+#include "exporter/task_monitor.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "exporter/procfs.h"
+
+namespace propmon::exporter {
+namespace {
+
+using prometheus::MetricType;
+
+double CpuTimeNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void AtomicAdd(std::atomic<double>* a, double v) {
+  double cur = a->load();
+  while (!a->compare_exchange_weak(cur, cur + v)) {
+  }
+}
+
+}  // namespace
+
+const char* TaskStateName(TaskState s) {
+  return s == TaskState::kRunning ? "running" : "ended";
+}
+
+TaskMonitor::TaskMonitor(Options options)
+    : options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : SystemClock::Get()),
+      reader_(std::make_unique<ProcReader>(options_.procfs)) {
+  auto ns = reader_->NetNamespace(getpid());
+  if (ns.ok()) host_netns_ = *ns;
+}
+
+TaskMonitor::~TaskMonitor() { Stop(); }
+
+void TaskMonitor::AddObserver(TaskObserver* observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  observers_.push_back(observer);
+}
+
+Status TaskMonitor::AddTask(TaskSpec spec) {
+  if (spec.id.empty()) return InvalidArgument("id: must not be empty");
+  if (spec.id.size() > 256) return InvalidArgument("id: longer than 256 bytes");
+  if (spec.pid <= 0) return InvalidArgument("pid: must be a positive process id");
+  Status v = ValidateProfile(spec.profile);
+  if (!v.ok()) return v;
+  {
+    ProcReader probe(options_.procfs);
+    auto st = probe.ReadStat(spec.pid);
+    if (!st.ok()) {
+      return InvalidArgument("pid: process " + std::to_string(spec.pid) +
+                             " is not running");
+    }
+  }
+  auto e = std::make_shared<Entry>();
+  e->sampler = std::make_unique<TaskSampler>(spec.pid, spec.include_children,
+                                             host_netns_);
+  e->history = TaskHistory(spec.profile.KeepsHistory()
+                               ? static_cast<size_t>(spec.profile.history_size)
+                               : 0);
+  e->registered_at = clock_->Now();
+  e->next_due = clock_->Monotonic();  // Sample at once.
+  e->sampling_enabled =
+      spec.profile.enabled && options_.globals.enable_monitoring;
+  e->spec = std::move(spec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tasks_.find(e->spec.id);
+    if (it != tasks_.end() && it->second->state == TaskState::kRunning) {
+      return AlreadyExists("task \"" + e->spec.id + "\" already exists");
+    }
+    tasks_[e->spec.id] = e;
+  }
+  PM_LOG(kInfo) << "task added id=" << e->spec.id << " pid=" << e->spec.pid
+                << " profile=" << e->spec.profile.name
+                << " source=" << e->spec.source;
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Status TaskMonitor::RemoveTask(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (tasks_.erase(id) == 0) return NotFound("task \"" + id + "\" not found");
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+TaskInfo TaskMonitor::InfoLocked(const Entry& e) const {
+  TaskInfo info;
+  info.spec = e.spec;
+  info.state = e.state;
+  info.registered_at = e.registered_at;
+  info.ended_at = e.ended_at;
+  info.last = e.last;
+  info.wait_status = e.wait_status;
+  info.samples = e.samples;
+  if (e.spec.profile.KeepsHistory() && e.history.size() > 0) {
+    info.aggregates = e.history.Aggregate();
+  }
+  return info;
+}
+
+std::vector<TaskInfo> TaskMonitor::ListTasks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TaskInfo> out;
+  out.reserve(tasks_.size());
+  for (const auto& [id, e] : tasks_) out.push_back(InfoLocked(*e));
+  return out;
+}
+
+std::optional<TaskInfo> TaskMonitor::GetTask(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return std::nullopt;
+  return InfoLocked(*it->second);
+}
+
+StatusOr<HistoryPage> TaskMonitor::History(const std::string& id,
+                                           size_t offset, size_t limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return NotFound("task \"" + id + "\" not found");
+  const Entry& e = *it->second;
+  HistoryPage page;
+  page.offset = offset;
+  page.limit = limit;
+  page.total = e.history.size();
+  for (size_t i = offset; i < e.history.size() && i < offset + limit; ++i) {
+    page.samples.push_back(e.history.At(i));
+  }
+  if (e.spec.profile.KeepsHistory() && e.history.size() > 0) {
+    page.aggregates = e.history.Aggregate();
+  }
+  return page;
+}
+
+bool TaskMonitor::WatchesRootPid(pid_t pid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, e] : tasks_) {
+    if (e->state == TaskState::kRunning && e->spec.pid == pid) return true;
+  }
+  return false;
+}
+
+size_t TaskMonitor::RunningTasks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [id, e] : tasks_) n += e->state == TaskState::kRunning;
+  return n;
+}
+
+void TaskMonitor::SetWaitStatus(const std::string& id, int wait_status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tasks_.find(id);
+  if (it != tasks_.end()) it->second->wait_status = wait_status;
+}
+
+void TaskMonitor::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void TaskMonitor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TaskMonitor::Loop() {
+  while (true) {
+    double next = RunOnce(false);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stop_) return;
+    double wait = next - clock_->Monotonic();
+    if (wait > 0) {
+      cv_.wait_for(lock, std::chrono::duration<double>(std::min(wait, 3600.0)));
+    }
+    if (stop_) return;
+  }
+}
+
+double TaskMonitor::RunOnce(bool force) {
+  std::lock_guard<std::mutex> pass(sample_mu_);
+  double t0 = CpuTimeNow();
+  double now_mono = clock_->Monotonic();
+  double now = clock_->Now();
+  std::vector<std::shared_ptr<Entry>> due;
+  std::vector<TaskObserver*> observers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    observers = observers_;
+    // Expire ended tasks from the API after their retention.
+    size_t ended = 0;
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      const Entry& e = *it->second;
+      if (e.state == TaskState::kEnded) {
+        if (now_mono - e.ended_mono > options_.ended_retention_seconds) {
+          it = tasks_.erase(it);
+          continue;
+        }
+        ++ended;
+      }
+      ++it;
+    }
+    if (ended > options_.max_ended_tasks) {
+      std::vector<std::pair<double, std::string>> order;
+      for (const auto& [id, e] : tasks_) {
+        if (e->state == TaskState::kEnded) order.emplace_back(e->ended_mono, id);
+      }
+      std::sort(order.begin(), order.end());
+      for (size_t i = 0; i < ended - options_.max_ended_tasks; ++i) {
+        tasks_.erase(order[i].second);
+      }
+    }
+    for (auto& [id, e] : tasks_) {
+      if (e->state == TaskState::kRunning && e->sampling_enabled &&
+          (force || e->next_due <= now_mono + 0.001)) {
+        due.push_back(e);
+      }
+    }
+  }
+
+  SampleErrors errors;
+  for (auto& e : due) {
+    TaskSample sample;
+    bool alive = e->sampler->Sample(reader_.get(), e->spec.profile, now,
+                                    now_mono, &sample, &errors);
+    TaskInfo info;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      e->last = sample;
+      e->samples++;
+      if (e->spec.profile.KeepsHistory()) e->history.Add(sample);
+      // Keep the schedule on its grid so intervals do not drift.
+      double interval = e->spec.profile.interval_seconds;
+      e->next_due += interval * std::max(1.0, std::ceil((now_mono - e->next_due) / interval + 1e-9));
+      if (!alive) {
+        e->state = TaskState::kEnded;
+        e->ended_at = now;
+        e->ended_mono = now_mono;
+      }
+      info = InfoLocked(*e);
+    }
+    samples_total_.fetch_add(1);
+    for (TaskObserver* o : observers) o->OnSample(info, sample);
+    if (!alive) {
+      PM_LOG(kInfo) << "task ended id=" << info.spec.id;
+      for (TaskObserver* o : observers) o->OnEnded(info);
+    }
+  }
+  err_vanished_.fetch_add(errors.process_vanished);
+  err_read_.fetch_add(errors.read_failed);
+  err_parse_.fetch_add(errors.parse_failed);
+  double spent = CpuTimeNow() - t0;
+  AtomicAdd(&collection_seconds_total_, spent);
+  if (!due.empty()) last_pass_seconds_ = spent;
+
+  double next = now_mono + 3600;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, e] : tasks_) {
+    if (e->state == TaskState::kRunning && e->sampling_enabled) {
+      next = std::min(next, e->next_due);
+    } else if (e->state == TaskState::kEnded) {
+      double grace_end = e->ended_mono + options_.grace_intervals *
+                                              e->spec.profile.interval_seconds;
+      if (grace_end > now_mono) next = std::min(next, grace_end);
+    }
+  }
+  return next;
+}
+
+bool TaskMonitor::VisibleInMetrics(const Entry& e, double now_mono) const {
+  if (e.state == TaskState::kRunning) return true;
+  return now_mono - e.ended_mono <
+         options_.grace_intervals * e.spec.profile.interval_seconds;
+}
+
+std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
+  FamilyBuilder info("proplet_task_info",
+                     "Task metadata; value is always 1.", MetricType::Gauge);
+  FamilyBuilder running("proplet_task_running",
+                        "1 while the task has live processes, 0 after it ended "
+                        "(until its series leave after the grace period).",
+                        MetricType::Gauge);
+  FamilyBuilder cpu_total("proplet_task_cpu_seconds_total",
+                          "CPU time (user+system) of the task's processes, "
+                          "including reaped children.",
+                          MetricType::Counter);
+  FamilyBuilder cpu_ratio("proplet_task_cpu_usage_ratio",
+                          "CPU used over the task's last interval; 1.0 = one core.",
+                          MetricType::Gauge);
+  FamilyBuilder mem("proplet_task_memory_bytes",
+                    "Resident set size of the task's processes.",
+                    MetricType::Gauge);
+  FamilyBuilder mem_ratio("proplet_task_memory_usage_ratio",
+                          "Task RSS divided by host MemTotal.", MetricType::Gauge);
+  FamilyBuilder rd("proplet_task_disk_read_bytes_total",
+                   "Bytes the task caused to be read from storage.",
+                   MetricType::Counter);
+  FamilyBuilder wr("proplet_task_disk_write_bytes_total",
+                   "Bytes the task caused to be written to storage.",
+                   MetricType::Counter);
+  FamilyBuilder rx("proplet_task_network_receive_bytes_total",
+                   "Bytes received in the task's own network namespace.",
+                   MetricType::Counter);
+  FamilyBuilder tx("proplet_task_network_transmit_bytes_total",
+                   "Bytes transmitted in the task's own network namespace.",
+                   MetricType::Counter);
+  FamilyBuilder thr("proplet_task_threads", "Threads of the task's processes.",
+                    MetricType::Gauge);
+  FamilyBuilder fds("proplet_task_open_fds",
+                    "Open file descriptors of the task's processes.",
+                    MetricType::Gauge);
+  FamilyBuilder maxfds("proplet_task_max_fds",
+                       "Soft open-files limit of the task's root process.",
+                       MetricType::Gauge);
+  FamilyBuilder up("proplet_task_uptime_seconds",
+                   "Seconds since the task's root process started.",
+                   MetricType::Gauge);
+  FamilyBuilder start("proplet_task_start_time_seconds",
+                      "Unix time the task's root process started.",
+                      MetricType::Gauge);
+  FamilyBuilder procs("proplet_task_processes",
+                      "Live processes in the task's process tree.",
+                      MetricType::Gauge);
+  FamilyBuilder cpu_avg("proplet_task_cpu_usage_ratio_avg",
+                        "Average CPU usage ratio over the retained history.",
+                        MetricType::Gauge);
+  FamilyBuilder cpu_max("proplet_task_cpu_usage_ratio_max",
+                        "Maximum CPU usage ratio over the retained history.",
+                        MetricType::Gauge);
+  FamilyBuilder mem_avg("proplet_task_memory_bytes_avg",
+                        "Average RSS over the retained history.",
+                        MetricType::Gauge);
+  FamilyBuilder mem_max("proplet_task_memory_bytes_max",
+                        "Maximum RSS over the retained history.",
+                        MetricType::Gauge);
+  FamilyBuilder hist("proplet_task_history_samples",
+                     "Samples in the task's retained history.",
+                     MetricType::Gauge);
+  FamilyBuilder tasks_state("propmon_exporter_tasks",
+                            "Tasks known to the exporter, by state.",
+                            MetricType::Gauge);
+
+  long n_running = 0, n_ended = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    double now_mono = clock_->Monotonic();
+    for (const auto& [id, ep] : tasks_) {
+      const Entry& e = *ep;
+      (e.state == TaskState::kRunning ? n_running : n_ended)++;
+      if (!VisibleInMetrics(e, now_mono)) continue;
+      Labels l = {{"task_id", e.spec.id}, {"proplet_id", options_.proplet_id}};
+      Labels il = l;
+      il.emplace_back("name", e.spec.name);
+      il.emplace_back("profile", e.spec.profile.name);
+      il.emplace_back("daemon", e.spec.daemon ? "true" : "false");
+      info.Add(il, 1);
+      running.Add(l, e.state == TaskState::kRunning ? 1 : 0);
+      if (!e.last) continue;
+      const TaskSample& s = *e.last;
+      if (s.cpu_seconds) cpu_total.Add(l, *s.cpu_seconds);
+      if (s.cpu_usage_ratio) cpu_ratio.Add(l, *s.cpu_usage_ratio);
+      if (s.memory_bytes) mem.Add(l, static_cast<double>(*s.memory_bytes));
+      if (s.memory_usage_ratio) mem_ratio.Add(l, *s.memory_usage_ratio);
+      if (s.disk_read_bytes) rd.Add(l, static_cast<double>(*s.disk_read_bytes));
+      if (s.disk_write_bytes) wr.Add(l, static_cast<double>(*s.disk_write_bytes));
+      if (s.network_rx_bytes) rx.Add(l, static_cast<double>(*s.network_rx_bytes));
+      if (s.network_tx_bytes) tx.Add(l, static_cast<double>(*s.network_tx_bytes));
+      if (s.threads) thr.Add(l, static_cast<double>(*s.threads));
+      if (s.open_fds) fds.Add(l, static_cast<double>(*s.open_fds));
+      if (s.max_fds) maxfds.Add(l, static_cast<double>(*s.max_fds));
+      if (s.uptime_seconds) up.Add(l, *s.uptime_seconds);
+      if (s.start_time_seconds) start.Add(l, *s.start_time_seconds);
+      procs.Add(l, s.processes);
+      if (e.spec.profile.KeepsHistory() && e.history.size() > 0) {
+        Aggregates a = e.history.Aggregate();
+        if (a.avg_cpu_usage_ratio) cpu_avg.Add(l, *a.avg_cpu_usage_ratio);
+        if (a.max_cpu_usage_ratio) cpu_max.Add(l, *a.max_cpu_usage_ratio);
+        if (a.avg_memory_bytes) mem_avg.Add(l, *a.avg_memory_bytes);
+        if (a.max_memory_bytes) mem_max.Add(l, *a.max_memory_bytes);
+        hist.Add(l, static_cast<double>(a.sample_count));
+      }
+    }
+  }
+  tasks_state.Add({{"state", "running"}}, static_cast<double>(n_running));
+  tasks_state.Add({{"state", "ended"}}, static_cast<double>(n_ended));
+
+  std::vector<prometheus::MetricFamily> out;
+  for (FamilyBuilder* b :
+       {&info, &running, &cpu_total, &cpu_ratio, &mem, &mem_ratio, &rd, &wr,
+        &rx, &tx, &thr, &fds, &maxfds, &up, &start, &procs, &cpu_avg,
+        &cpu_max, &mem_avg, &mem_max, &hist, &tasks_state}) {
+    b->MoveTo(&out);
+  }
+  FamilyBuilder samples("propmon_exporter_task_samples_total",
+                        "Task samples taken.", MetricType::Counter);
+  samples.Add(Labels{}, static_cast<double>(samples_total_.load()));
+  samples.MoveTo(&out);
+  FamilyBuilder secs("propmon_exporter_task_collection_seconds_total",
+                     "CPU seconds the exporter spent sampling tasks.",
+                     MetricType::Counter);
+  secs.Add(Labels{}, collection_seconds_total_.load());
+  secs.MoveTo(&out);
+  FamilyBuilder last("propmon_exporter_task_collection_last_seconds",
+                     "CPU seconds of the last sampling pass that sampled tasks.",
+                     MetricType::Gauge);
+  last.Add(Labels{}, last_pass_seconds_.load());
+  last.MoveTo(&out);
+  FamilyBuilder errs("propmon_exporter_errors_total",
+                     "Errors met while sampling tasks, by reason.",
+                     MetricType::Counter);
+  errs.Add({{"reason", "process_vanished"}}, static_cast<double>(err_vanished_.load()));
+  errs.Add({{"reason", "read_failed"}}, static_cast<double>(err_read_.load()));
+  errs.Add({{"reason", "parse_failed"}}, static_cast<double>(err_parse_.load()));
+  errs.MoveTo(&out);
+  return out;
+}
+
+}  // namespace propmon::exporter

@@ -1,0 +1,161 @@
+// TaskMonitor: the registry of monitored tasks, the scheduler that samples
+// each task on its own profile interval, and the Collectable that turns the
+// latest samples into per-task series. Thread-safe.
+#ifndef PROPMON_EXPORTER_TASK_MONITOR_H_
+#define PROPMON_EXPORTER_TASK_MONITOR_H_
+
+#include <prometheus/collectable.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "exporter/history.h"
+#include "exporter/profile.h"
+#include "exporter/task_sampler.h"
+
+namespace propmon::exporter {
+
+struct TaskSpec {
+  std::string id;
+  std::string name;
+  bool daemon = false;
+  MonitoringProfile profile;
+  pid_t pid = 0;
+  bool include_children = true;
+  std::string source = "api";  // "config", "api" or "run".
+  std::map<std::string, std::string> env;
+};
+
+enum class TaskState { kRunning, kEnded };
+const char* TaskStateName(TaskState s);
+
+// A consistent copy of one task's state.
+struct TaskInfo {
+  TaskSpec spec;
+  TaskState state = TaskState::kRunning;
+  double registered_at = 0;  // Unix seconds.
+  double ended_at = 0;       // Unix seconds, when ended.
+  std::optional<TaskSample> last;
+  std::optional<Aggregates> aggregates;  // When the profile keeps history.
+  std::optional<int> wait_status;  // Raw wait status, when known (run mode).
+  long samples = 0;
+};
+
+struct HistoryPage {
+  size_t offset = 0;
+  size_t limit = 0;
+  size_t total = 0;
+  std::vector<TaskSample> samples;  // Oldest first.
+  // Aggregates over the retained history up to and including each sample
+  // are not kept; callers get the current aggregates.
+  std::optional<Aggregates> aggregates;
+};
+
+// Receives samples and endings on the collection thread. Must not block.
+class TaskObserver {
+ public:
+  virtual ~TaskObserver() = default;
+  virtual void OnSample(const TaskInfo& task, const TaskSample& sample) = 0;
+  virtual void OnEnded(const TaskInfo& task) = 0;
+};
+
+class TaskMonitor : public prometheus::Collectable {
+ public:
+  struct Options {
+    std::string procfs = "/proc";
+    std::string proplet_id;
+    MonitoringGlobals globals;
+    int grace_intervals = 2;          // Ended tasks stay in /metrics this long.
+    double ended_retention_seconds = 3600;  // ... and in the API this long.
+    size_t max_ended_tasks = 1000;
+    const Clock* clock = nullptr;     // SystemClock when null.
+  };
+
+  explicit TaskMonitor(Options options);
+  ~TaskMonitor() override;
+
+  // Registers a task. InvalidArgument naming the field when the pid is not
+  // running or the profile is invalid; AlreadyExists for the id of a running
+  // task (an ended task's id may be reused). Samples it at once.
+  Status AddTask(TaskSpec spec);
+  // Stops monitoring (the process is not touched). NotFound if unknown.
+  Status RemoveTask(const std::string& id);
+  std::vector<TaskInfo> ListTasks() const;
+  std::optional<TaskInfo> GetTask(const std::string& id) const;
+  // The retained history, oldest first. NotFound if unknown.
+  StatusOr<HistoryPage> History(const std::string& id, size_t offset,
+                                size_t limit) const;
+  // True when a running task watches this pid as its root.
+  bool WatchesRootPid(pid_t pid) const;
+  size_t RunningTasks() const;
+  // Records the exit status of a task's root (known only for children of
+  // this process, e.g. `propmon-exporter run`).
+  void SetWaitStatus(const std::string& id, int wait_status);
+
+  // `observer` must outlive the monitor. Call before Start().
+  void AddObserver(TaskObserver* observer);
+
+  // Starts / stops the background collection thread.
+  void Start();
+  void Stop();
+  // Samples every task that is due now (or all, when `force`), expires
+  // ended tasks past their grace period; returns the monotonic time of the
+  // next due event. Used by the thread and by tests with a FakeClock.
+  double RunOnce(bool force = false);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Entry {
+    TaskSpec spec;
+    std::unique_ptr<TaskSampler> sampler;
+    TaskHistory history{0};
+    TaskState state = TaskState::kRunning;
+    double registered_at = 0;
+    double ended_at = 0;
+    double ended_mono = 0;
+    double next_due = 0;  // Monotonic.
+    std::optional<TaskSample> last;
+    std::optional<int> wait_status;
+    long samples = 0;
+    bool sampling_enabled = true;
+  };
+  TaskInfo InfoLocked(const Entry& e) const;
+  bool VisibleInMetrics(const Entry& e, double now_mono) const;
+  void Loop();
+
+  Options options_;
+  const Clock* clock_;
+  std::string host_netns_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<Entry>> tasks_;
+  std::vector<TaskObserver*> observers_;
+  std::thread thread_;
+  bool stop_ = false;
+  std::mutex sample_mu_;  // One sampling pass at a time.
+  std::unique_ptr<class ProcReader> reader_;
+
+  std::atomic<long> samples_total_{0};
+  std::atomic<double> collection_seconds_total_{0};
+  std::atomic<double> last_pass_seconds_{0};
+  std::atomic<long> err_vanished_{0};
+  std::atomic<long> err_read_{0};
+  std::atomic<long> err_parse_{0};
+};
+
+}  // namespace propmon::exporter
+
+#endif  // PROPMON_EXPORTER_TASK_MONITOR_H_
