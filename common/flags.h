@@ -28,7 +28,9 @@ class FlagSet {
 
   const std::string& Get(const std::string& name) const;
   bool IsSet(const std::string& name) const { return set_.count(name) > 0; }
-  bool GetBool(const std::string& name) const { return bools_.count(name) && set_.count(name); }
+  bool GetBool(const std::string& name) const {
+    return bools_.count(name) && set_.count(name);
+  }
   const std::vector<std::string>& positional() const { return positional_; }
   // True when "--" was seen; positional() then holds what followed it too.
   bool saw_dashdash() const { return saw_dashdash_; }

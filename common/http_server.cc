@@ -252,12 +252,13 @@ void HttpServer::Handle(std::string method, std::string path,
 
 void HttpServer::HandlePrefix(std::string method, std::string prefix,
                               HttpHandler handler) {
-  routes_.push_back(
-      Route{std::move(method), std::move(prefix), true, std::move(handler), {}});
+  routes_.push_back(Route{
+      std::move(method), std::move(prefix), true, std::move(handler), {}});
 }
 
 void HttpServer::HandleStream(std::string path, HttpStreamHandler handler) {
-  routes_.push_back(Route{"GET", std::move(path), false, {}, std::move(handler)});
+  routes_.push_back(
+      Route{"GET", std::move(path), false, {}, std::move(handler)});
 }
 
 Status HttpServer::Start(const Options& options) {
@@ -321,7 +322,8 @@ int HttpServer::BeginRequest(mg_connection* conn) {
   }
   mg_printf(conn,
             "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
-            "application/json\r\nContent-Length: 26\r\n\r\n{\"error\":\"internal error\"}");
+            "application/json\r\nContent-Length: "
+            "26\r\n\r\n{\"error\":\"internal error\"}");
   return 500;
 }
 
@@ -335,23 +337,25 @@ int HttpServer::Serve(mg_connection* conn) {
   req.query = info->query_string ? info->query_string : "";
   req.remote_addr = info->remote_addr;
   for (int i = 0; i < info->num_headers; ++i) {
-    req.headers.emplace_back(info->http_headers[i].name ? info->http_headers[i].name : "",
-                             info->http_headers[i].value ? info->http_headers[i].value : "");
+    req.headers.emplace_back(
+        info->http_headers[i].name ? info->http_headers[i].name : "",
+        info->http_headers[i].value ? info->http_headers[i].value : "");
   }
   if (req.path.empty() || req.path.front() != '/') {
     rejected_total_.fetch_add(1);
-    SendResponse(conn, req, HttpResponse::JsonError(400, "invalid request URI"));
+    SendResponse(conn, req,
+                 HttpResponse::JsonError(400, "invalid request URI"));
     return 400;
   }
 
   // Body, bounded.
   if (info->content_length > static_cast<long long>(options_.max_body_bytes)) {
     rejected_total_.fetch_add(1);
-    SendResponse(conn, req,
-                 HttpResponse::JsonError(
-                     413, "request body larger than " +
-                              std::to_string(options_.max_body_bytes) +
-                              " bytes"));
+    SendResponse(
+        conn, req,
+        HttpResponse::JsonError(
+            413, "request body larger than " +
+                     std::to_string(options_.max_body_bytes) + " bytes"));
     return 413;
   }
   if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
@@ -363,11 +367,11 @@ int HttpServer::Serve(mg_connection* conn) {
       req.body.append(buf, static_cast<size_t>(r));
       if (req.body.size() > options_.max_body_bytes) {
         rejected_total_.fetch_add(1);
-        SendResponse(conn, req,
-                     HttpResponse::JsonError(
-                         413, "request body larger than " +
-                                  std::to_string(options_.max_body_bytes) +
-                                  " bytes"));
+        SendResponse(
+            conn, req,
+            HttpResponse::JsonError(
+                413, "request body larger than " +
+                         std::to_string(options_.max_body_bytes) + " bytes"));
         return 413;
       }
     }

@@ -58,8 +58,7 @@ class HttpStream {
   virtual bool Write(std::string_view data) = 0;
   virtual bool Stopping() const = 0;
 };
-using HttpStreamHandler =
-    std::function<void(const HttpRequest&, HttpStream&)>;
+using HttpStreamHandler = std::function<void(const HttpRequest&, HttpStream&)>;
 
 class HttpServer {
  public:

@@ -80,9 +80,9 @@ bool LogRateLimiter::Allow(long* suppressed) {
   long long next = next_allowed_ns_.load();
   if (now < next ||
       !next_allowed_ns_.compare_exchange_strong(
-          next, now + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          period_)
-                          .count())) {
+          next,
+          now + std::chrono::duration_cast<std::chrono::nanoseconds>(period_)
+                    .count())) {
     suppressed_.fetch_add(1);
     return false;
   }

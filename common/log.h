@@ -49,22 +49,22 @@ class LogRateLimiter {
 
 }  // namespace propmon
 
-#define PM_LOG(level)                                           \
-  if (!::propmon::LogEnabled(::propmon::LogLevel::level)) {     \
-  } else                                                        \
+#define PM_LOG(level)                                       \
+  if (!::propmon::LogEnabled(::propmon::LogLevel::level)) { \
+  } else                                                    \
     ::propmon::LogMessage(::propmon::LogLevel::level).stream()
 
 // Logs at most once per 30 s from this call site.
-#define PM_LOG_EVERY_30S(level)                                              \
-  static ::propmon::LogRateLimiter pm_log_limiter_##__LINE__(                \
-      std::chrono::seconds(30));                                             \
-  if (long pm_suppressed = 0;                                                \
-      !::propmon::LogEnabled(::propmon::LogLevel::level) ||                  \
-      !pm_log_limiter_##__LINE__.Allow(&pm_suppressed)) {                    \
-  } else                                                                     \
-    ::propmon::LogMessage(::propmon::LogLevel::level).stream()               \
-        << (pm_suppressed > 0                                                \
-                ? "(" + std::to_string(pm_suppressed) + " similar suppressed) " \
-                : std::string())
+#define PM_LOG_EVERY_30S(level)                                       \
+  static ::propmon::LogRateLimiter pm_log_limiter_##__LINE__(         \
+      std::chrono::seconds(30));                                      \
+  if (long pm_suppressed = 0;                                         \
+      !::propmon::LogEnabled(::propmon::LogLevel::level) ||           \
+      !pm_log_limiter_##__LINE__.Allow(&pm_suppressed)) {             \
+  } else                                                              \
+    ::propmon::LogMessage(::propmon::LogLevel::level).stream()        \
+        << (pm_suppressed > 0 ? "(" + std::to_string(pm_suppressed) + \
+                                    " similar suppressed) "           \
+                              : std::string())
 
 #endif  // PROPMON_COMMON_LOG_H_

@@ -22,10 +22,12 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 // Appends samples to a MetricFamily. Not thread-safe; build per scrape.
 class FamilyBuilder {
  public:
-  FamilyBuilder(std::string name, std::string help, prometheus::MetricType type);
+  FamilyBuilder(std::string name, std::string help,
+                prometheus::MetricType type);
   FamilyBuilder& Add(const Labels& labels, double value);
-  FamilyBuilder& Add(std::initializer_list<std::pair<std::string, std::string>> labels,
-                     double value);
+  FamilyBuilder& Add(
+      std::initializer_list<std::pair<std::string, std::string>> labels,
+      double value);
   bool empty() const { return family_.metric.empty(); }
   prometheus::MetricFamily Take() { return std::move(family_); }
   // Moves the family into `out` if it has samples.

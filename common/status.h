@@ -61,9 +61,7 @@ class [[nodiscard]] StatusOr {
   StatusOr(Status status) : v_(std::move(status)) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
-  Status status() const {
-    return ok() ? Status::Ok() : std::get<Status>(v_);
-  }
+  Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   T& value() & { return std::get<T>(v_); }
   T&& value() && { return std::get<T>(std::move(v_)); }

@@ -41,8 +41,9 @@ const char kLanding[] = R"(<!DOCTYPE html>
 void InstallLogLevel(const FlagSet& flags, Status* status) {
   LogLevel level;
   if (!ParseLogLevel(flags.Get("log.level"), &level)) {
-    *status = InvalidArgument("--log.level: want debug, info, warn or error, got \"" +
-                              flags.Get("log.level") + "\"");
+    *status =
+        InvalidArgument("--log.level: want debug, info, warn or error, got \"" +
+                        flags.Get("log.level") + "\"");
     return;
   }
   SetLogLevel(level);
@@ -63,8 +64,9 @@ ExporterHttp::ExporterHttp(TaskMonitor* monitor, MetricsEndpoint* metrics)
     r.content_type = "text/html; charset=utf-8";
     return r;
   });
-  server_.Handle("GET", "/metrics",
-                 [this](const HttpRequest& req) { return metrics_->Serve(req); });
+  server_.Handle("GET", "/metrics", [this](const HttpRequest& req) {
+    return metrics_->Serve(req);
+  });
   server_.Handle("GET", "/-/healthy", [](const HttpRequest&) {
     return HttpResponse::Text(200, "OK\n");
   });
@@ -87,9 +89,10 @@ Status ExporterHttp::Start(const std::string& listen_address) {
 
 std::vector<prometheus::MetricFamily> BuildInfoCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
-  FamilyBuilder b("propmon_exporter_build_info",
-                  "A metric with a constant 1 labelled by the exporter's version.",
-                  prometheus::MetricType::Gauge);
+  FamilyBuilder b(
+      "propmon_exporter_build_info",
+      "A metric with a constant 1 labelled by the exporter's version.",
+      prometheus::MetricType::Gauge);
   b.Add({{"version", Version()}}, 1);
   b.MoveTo(&out);
   return out;
@@ -115,7 +118,9 @@ void DeclareCommonFlags(FlagSet* f) {
   f->String("path.procfs", "/proc", "procfs mount point.");
   f->String("path.sysfs", "/sys", "sysfs mount point.");
   f->String("log.level", "info", "One of debug, info, warn, error.");
-  f->String("proplet-id", "", "Proplet id label (default: PROPLET_CLIENT_ID, then the hostname).");
+  f->String(
+      "proplet-id", "",
+      "Proplet id label (default: PROPLET_CLIENT_ID, then the hostname).");
   f->Bool("version", "Print the version and exit.");
   f->Bool("help", "Show this help.");
 }
@@ -155,8 +160,8 @@ int ExporterMain(const std::vector<std::string>& args) {
     return 0;
   }
   if (!flags.positional().empty()) {
-    std::cerr << "propmon-exporter: unexpected argument \"" << flags.positional()[0]
-              << "\" (subcommands: run)\n";
+    std::cerr << "propmon-exporter: unexpected argument \""
+              << flags.positional()[0] << "\" (subcommands: run)\n";
     return 2;
   }
   auto globals = GlobalsFromEnv();
@@ -184,7 +189,8 @@ int ExporterMain(const std::vector<std::string>& args) {
   monitor.Start();
   http.SetReady(true);
   PM_LOG(kInfo) << "propmon-exporter " << Version() << " listening on "
-                << flags.Get("web.listen-address") << " proplet_id=" << mo.proplet_id;
+                << flags.Get("web.listen-address")
+                << " proplet_id=" << mo.proplet_id;
   while (true) {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -243,7 +249,8 @@ int RunMain(const std::vector<std::string>& args) {
   flags.String("task-id", "", "Task id (default: run-<pid>).");
   flags.String("task-name", "", "Task name (default: the command).");
   flags.String("profile", "", "Monitoring profile preset name.");
-  flags.String("profile-file", "", "JSON file with a custom monitoring profile.");
+  flags.String("profile-file", "",
+               "JSON file with a custom monitoring profile.");
   flags.Bool("daemon", "Mark the task as a daemon (default profile: daemon).");
   Status st = flags.Parse(args);
   if (st.ok()) InstallLogLevel(flags, &st);
@@ -261,7 +268,8 @@ int RunMain(const std::vector<std::string>& args) {
   if (flags.IsSet("profile")) {
     auto p = PresetProfile(flags.Get("profile"));
     if (!p.ok()) {
-      std::cerr << "propmon-exporter run: --profile: " << p.status().message() << "\n";
+      std::cerr << "propmon-exporter run: --profile: " << p.status().message()
+                << "\n";
       return 2;
     }
     profile = *p;
@@ -332,7 +340,8 @@ int RunMain(const std::vector<std::string>& args) {
   spec.pid = child;
   spec.source = "run";
   Status added = monitor.AddTask(spec);
-  if (!added.ok()) PM_LOG(kWarn) << "monitoring " << task_id << ": " << added.message();
+  if (!added.ok())
+    PM_LOG(kWarn) << "monitoring " << task_id << ": " << added.message();
 
   // A second sampler every 0.5 s feeds the summary's peaks regardless of the
   // profile's interval.
@@ -368,11 +377,13 @@ int RunMain(const std::vector<std::string>& args) {
     }
     // Wait without reaping, so the last sample still sees the process.
     siginfo_t w{};
-    if (waitid(P_PID, child, &w, WEXITED | WNOHANG | WNOWAIT) == 0 && w.si_pid == child) {
+    if (waitid(P_PID, child, &w, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        w.si_pid == child) {
       TaskSample s;
       SampleErrors errs;
       SystemClock* c = SystemClock::Get();
-      peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s, &errs);
+      peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s,
+                          &errs);
       peaks.OnSample(TaskInfo{}, s);
       monitor.RunOnce(true);
       waitpid(child, &wait_status, 0);
@@ -381,7 +392,8 @@ int RunMain(const std::vector<std::string>& args) {
     TaskSample s;
     SampleErrors errs;
     SystemClock* c = SystemClock::Get();
-    if (peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s, &errs)) {
+    if (peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s,
+                            &errs)) {
       peaks.OnSample(TaskInfo{}, s);
     }
   }
@@ -400,25 +412,32 @@ int RunMain(const std::vector<std::string>& args) {
   std::lock_guard<std::mutex> lock(peaks.mu_);
   const TaskSample& last = peaks.last;
   double cpu = std::max(ru_user + ru_sys, last.cpu_seconds.value_or(0));
-  uint64_t peak_rss = std::max<uint64_t>(peaks.peak_rss,
-                                         static_cast<uint64_t>(ru.ru_maxrss) * 1024);
+  uint64_t peak_rss = std::max<uint64_t>(
+      peaks.peak_rss, static_cast<uint64_t>(ru.ru_maxrss) * 1024);
   char line[256];
   std::string out = "propmon: task " + task_id + " ";
   out += WIFEXITED(wait_status)
              ? "exited with status " + std::to_string(WEXITSTATUS(wait_status))
-             : "killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" +
-                   strsignal(WTERMSIG(wait_status)) + ")";
+             : "killed by signal " + std::to_string(WTERMSIG(wait_status)) +
+                   " (" + strsignal(WTERMSIG(wait_status)) + ")";
   out += "\n";
   snprintf(line, sizeof(line), "  wall time      %.3f s\n", wall);
   out += line;
-  snprintf(line, sizeof(line), "  cpu time       %.3f s (user %.3f s, system %.3f s)\n",
-           cpu, ru_user, ru_sys);
+  snprintf(line, sizeof(line),
+           "  cpu time       %.3f s (user %.3f s, system %.3f s)\n", cpu,
+           ru_user, ru_sys);
   out += line;
   out += "  peak rss       " + HumanBytes(static_cast<double>(peak_rss)) + "\n";
   out += "  disk read      " +
-         (last.disk_read_bytes ? HumanBytes(static_cast<double>(*last.disk_read_bytes)) : "unknown") + "\n";
+         (last.disk_read_bytes
+              ? HumanBytes(static_cast<double>(*last.disk_read_bytes))
+              : "unknown") +
+         "\n";
   out += "  disk written   " +
-         (last.disk_write_bytes ? HumanBytes(static_cast<double>(*last.disk_write_bytes)) : "unknown") + "\n";
+         (last.disk_write_bytes
+              ? HumanBytes(static_cast<double>(*last.disk_write_bytes))
+              : "unknown") +
+         "\n";
   out += "  peak threads   " + std::to_string(peaks.peak_threads) + "\n";
   out += "  peak open fds  " + std::to_string(peaks.peak_fds) + "\n";
   std::cerr << out;

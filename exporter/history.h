@@ -64,10 +64,14 @@ class TaskHistory {
         ++mem_n;
         a.max_memory_bytes = std::max(a.max_memory_bytes.value_or(0.0), m);
       }
-      if (s.disk_read_bytes) a.total_disk_read_bytes = static_cast<double>(*s.disk_read_bytes);
-      if (s.disk_write_bytes) a.total_disk_write_bytes = static_cast<double>(*s.disk_write_bytes);
-      if (s.network_rx_bytes) a.total_network_rx_bytes = static_cast<double>(*s.network_rx_bytes);
-      if (s.network_tx_bytes) a.total_network_tx_bytes = static_cast<double>(*s.network_tx_bytes);
+      if (s.disk_read_bytes)
+        a.total_disk_read_bytes = static_cast<double>(*s.disk_read_bytes);
+      if (s.disk_write_bytes)
+        a.total_disk_write_bytes = static_cast<double>(*s.disk_write_bytes);
+      if (s.network_rx_bytes)
+        a.total_network_rx_bytes = static_cast<double>(*s.network_rx_bytes);
+      if (s.network_tx_bytes)
+        a.total_network_tx_bytes = static_cast<double>(*s.network_tx_bytes);
     }
     if (cpu_n) a.avg_cpu_usage_ratio = cpu_sum / static_cast<double>(cpu_n);
     if (mem_n) a.avg_memory_bytes = mem_sum / static_cast<double>(mem_n);

@@ -35,8 +35,7 @@ bool ParseNum(std::string_view s, T* out) {
 }
 
 // Finds "Key:" at a line start and parses the first number after it.
-bool FindKeyNumber(std::string_view text, std::string_view key,
-                   uint64_t* out) {
+bool FindKeyNumber(std::string_view text, std::string_view key, uint64_t* out) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
@@ -65,7 +64,8 @@ StatusOr<ProcStat> ParseProcStat(std::string_view text) {
     return InvalidArgument("stat: no (comm)");
   }
   std::string_view pid_text = text.substr(0, open);
-  while (!pid_text.empty() && IsSpace(pid_text.back())) pid_text.remove_suffix(1);
+  while (!pid_text.empty() && IsSpace(pid_text.back()))
+    pid_text.remove_suffix(1);
   if (!ParseNum(pid_text, &st.pid)) return InvalidArgument("stat: bad pid");
   st.comm = std::string(text.substr(open + 1, close - open - 1));
   // Fields after comm, numbered from 3 (state) as in proc(5).
@@ -130,7 +130,9 @@ StatusOr<uint64_t> ParseBootTime(std::string_view text) {
   if (pos == std::string_view::npos) return InvalidArgument("stat: no btime");
   std::string_view f[1];
   size_t eol = text.find('\n', pos + 1);
-  std::string_view rest = text.substr(pos + 7, eol == std::string_view::npos ? std::string_view::npos : eol - pos - 7);
+  std::string_view rest = text.substr(pos + 7, eol == std::string_view::npos
+                                                   ? std::string_view::npos
+                                                   : eol - pos - 7);
   uint64_t v = 0;
   if (SplitFields(rest, f, 1) != 1 || !ParseNum(f[0], &v)) {
     return InvalidArgument("stat: bad btime");
@@ -287,6 +289,14 @@ StatusOr<std::string> ProcReader::NetNamespace(pid_t pid) {
     if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
     return Unavailable(p + ": " + strerror(e));
   }
+  return std::string(target, static_cast<size_t>(n));
+}
+
+StatusOr<std::string> ProcReader::SelfNetNamespace() {
+  std::string p = root_ + "/self/ns/net";
+  char target[128];
+  ssize_t n = readlink(p.c_str(), target, sizeof(target) - 1);
+  if (n < 0) return Unavailable(p + ": " + strerror(errno));
   return std::string(target, static_cast<size_t>(n));
 }
 

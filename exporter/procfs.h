@@ -89,6 +89,8 @@ class ProcReader {
   std::vector<pid_t> ListPids();
   // The target of /proc/PID/ns/net ("net:[4026531840]").
   StatusOr<std::string> NetNamespace(pid_t pid);
+  // The namespace of ROOT/self (this process on a live procfs).
+  StatusOr<std::string> SelfNetNamespace();
   StatusOr<NetTotals> ReadNetDev(pid_t pid);
   StatusOr<uint64_t> ReadMemTotal();
   StatusOr<double> ReadUptime();

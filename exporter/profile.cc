@@ -60,13 +60,13 @@ MonitoringProfile DefaultProfile(bool daemon) {
   return *PresetProfile(daemon ? "daemon" : "standard");
 }
 
-Status ValidateProfile(const MonitoringProfile& p,
-                       std::string_view prefix) {
+Status ValidateProfile(const MonitoringProfile& p, std::string_view prefix) {
   std::string pre = std::string(prefix) + ".";
   if (p.interval_seconds < kMinIntervalSeconds ||
       p.interval_seconds > kMaxIntervalSeconds) {
-    return InvalidArgument(pre + "interval: must be an integer between 1 and 120 (seconds), got " +
-                           std::to_string(p.interval_seconds));
+    return InvalidArgument(
+        pre + "interval: must be an integer between 1 and 120 (seconds), got " +
+        std::to_string(p.interval_seconds));
   }
   if (p.history_size < 0 || p.history_size > kMaxHistorySize) {
     return InvalidArgument(pre + "history_size: must be between 0 and " +
@@ -100,7 +100,8 @@ StatusOr<MonitoringProfile> ProfileFromJson(const nlohmann::json& j,
       {"collect_disk_io", &MonitoringProfile::collect_disk_io},
       {"collect_network_io", &MonitoringProfile::collect_network_io},
       {"collect_threads", &MonitoringProfile::collect_threads},
-      {"collect_file_descriptors", &MonitoringProfile::collect_file_descriptors},
+      {"collect_file_descriptors",
+       &MonitoringProfile::collect_file_descriptors},
       {"export_to_mqtt", &MonitoringProfile::export_to_mqtt},
       {"retain_history", &MonitoringProfile::retain_history},
   };
@@ -171,7 +172,8 @@ StatusOr<MonitoringGlobals> GlobalsFromEnv(const char* (*lookup)(const char*)) {
     } else if (s == "false" || s == "0" || s == "no") {
       g.enable_monitoring = false;
     } else {
-      return InvalidArgument("PROPLET_ENABLE_MONITORING: want true or false, got \"" + s + "\"");
+      return InvalidArgument(
+          "PROPLET_ENABLE_MONITORING: want true or false, got \"" + s + "\"");
     }
   }
   if (const char* v = get("PROPLET_METRICS_INTERVAL"); v && *v) {
@@ -179,7 +181,8 @@ StatusOr<MonitoringGlobals> GlobalsFromEnv(const char* (*lookup)(const char*)) {
     long n = std::strtol(v, &end, 10);
     if (*end != '\0' || n < 1 || n > 3600) {
       return InvalidArgument(
-          "PROPLET_METRICS_INTERVAL: want whole seconds between 1 and 3600, got \"" +
+          "PROPLET_METRICS_INTERVAL: want whole seconds between 1 and 3600, "
+          "got \"" +
           std::string(v) + "\"");
     }
     g.metrics_interval_seconds = static_cast<int>(n);

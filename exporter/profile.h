@@ -51,9 +51,9 @@ MonitoringProfile DefaultProfile(bool daemon);
 // an unknown field is an InvalidArgument whose message names the field, e.g.
 // "monitoring_profile.interval: must be an integer between 1 and 120".
 // A string value is taken as a preset name.
-StatusOr<MonitoringProfile> ProfileFromJson(const nlohmann::json& j,
-                                            std::string_view field_prefix =
-                                                "monitoring_profile");
+StatusOr<MonitoringProfile> ProfileFromJson(
+    const nlohmann::json& j,
+    std::string_view field_prefix = "monitoring_profile");
 
 // Checks ranges; message names the field.
 Status ValidateProfile(const MonitoringProfile& p,

@@ -37,7 +37,9 @@ TaskMonitor::TaskMonitor(Options options)
     : options_(std::move(options)),
       clock_(options_.clock ? options_.clock : SystemClock::Get()),
       reader_(std::make_unique<ProcReader>(options_.procfs)) {
-  auto ns = reader_->NetNamespace(getpid());
+  // The exporter's own namespace, through the procfs root so that a fixture
+  // tree can stand in for it.
+  auto ns = reader_->SelfNetNamespace();
   if (ns.ok()) host_netns_ = *ns;
 }
 
@@ -51,7 +53,8 @@ void TaskMonitor::AddObserver(TaskObserver* observer) {
 Status TaskMonitor::AddTask(TaskSpec spec) {
   if (spec.id.empty()) return InvalidArgument("id: must not be empty");
   if (spec.id.size() > 256) return InvalidArgument("id: longer than 256 bytes");
-  if (spec.pid <= 0) return InvalidArgument("pid: must be a positive process id");
+  if (spec.pid <= 0)
+    return InvalidArgument("pid: must be a positive process id");
   Status v = ValidateProfile(spec.profile);
   if (!v.ok()) return v;
   {
@@ -125,8 +128,8 @@ std::optional<TaskInfo> TaskMonitor::GetTask(const std::string& id) const {
   return InfoLocked(*it->second);
 }
 
-StatusOr<HistoryPage> TaskMonitor::History(const std::string& id,
-                                           size_t offset, size_t limit) const {
+StatusOr<HistoryPage> TaskMonitor::History(const std::string& id, size_t offset,
+                                           size_t limit) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return NotFound("task \"" + id + "\" not found");
@@ -220,7 +223,8 @@ double TaskMonitor::RunOnce(bool force) {
     if (ended > options_.max_ended_tasks) {
       std::vector<std::pair<double, std::string>> order;
       for (const auto& [id, e] : tasks_) {
-        if (e->state == TaskState::kEnded) order.emplace_back(e->ended_mono, id);
+        if (e->state == TaskState::kEnded)
+          order.emplace_back(e->ended_mono, id);
       }
       std::sort(order.begin(), order.end());
       for (size_t i = 0; i < ended - options_.max_ended_tasks; ++i) {
@@ -248,7 +252,9 @@ double TaskMonitor::RunOnce(bool force) {
       if (e->spec.profile.KeepsHistory()) e->history.Add(sample);
       // Keep the schedule on its grid so intervals do not drift.
       double interval = e->spec.profile.interval_seconds;
-      e->next_due += interval * std::max(1.0, std::ceil((now_mono - e->next_due) / interval + 1e-9));
+      e->next_due +=
+          interval *
+          std::max(1.0, std::ceil((now_mono - e->next_due) / interval + 1e-9));
       if (!alive) {
         e->state = TaskState::kEnded;
         e->ended_at = now;
@@ -277,7 +283,7 @@ double TaskMonitor::RunOnce(bool force) {
       next = std::min(next, e->next_due);
     } else if (e->state == TaskState::kEnded) {
       double grace_end = e->ended_mono + options_.grace_intervals *
-                                              e->spec.profile.interval_seconds;
+                                             e->spec.profile.interval_seconds;
       if (grace_end > now_mono) next = std::min(next, grace_end);
     }
   }
@@ -291,8 +297,8 @@ bool TaskMonitor::VisibleInMetrics(const Entry& e, double now_mono) const {
 }
 
 std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
-  FamilyBuilder info("proplet_task_info",
-                     "Task metadata; value is always 1.", MetricType::Gauge);
+  FamilyBuilder info("proplet_task_info", "Task metadata; value is always 1.",
+                     MetricType::Gauge);
   FamilyBuilder running("proplet_task_running",
                         "1 while the task has live processes, 0 after it ended "
                         "(until its series leave after the grace period).",
@@ -301,14 +307,16 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
                           "CPU time (user+system) of the task's processes, "
                           "including reaped children.",
                           MetricType::Counter);
-  FamilyBuilder cpu_ratio("proplet_task_cpu_usage_ratio",
-                          "CPU used over the task's last interval; 1.0 = one core.",
-                          MetricType::Gauge);
+  FamilyBuilder cpu_ratio(
+      "proplet_task_cpu_usage_ratio",
+      "CPU used over the task's last interval; 1.0 = one core.",
+      MetricType::Gauge);
   FamilyBuilder mem("proplet_task_memory_bytes",
                     "Resident set size of the task's processes.",
                     MetricType::Gauge);
   FamilyBuilder mem_ratio("proplet_task_memory_usage_ratio",
-                          "Task RSS divided by host MemTotal.", MetricType::Gauge);
+                          "Task RSS divided by host MemTotal.",
+                          MetricType::Gauge);
   FamilyBuilder rd("proplet_task_disk_read_bytes_total",
                    "Bytes the task caused to be read from storage.",
                    MetricType::Counter);
@@ -379,9 +387,12 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
       if (s.memory_bytes) mem.Add(l, static_cast<double>(*s.memory_bytes));
       if (s.memory_usage_ratio) mem_ratio.Add(l, *s.memory_usage_ratio);
       if (s.disk_read_bytes) rd.Add(l, static_cast<double>(*s.disk_read_bytes));
-      if (s.disk_write_bytes) wr.Add(l, static_cast<double>(*s.disk_write_bytes));
-      if (s.network_rx_bytes) rx.Add(l, static_cast<double>(*s.network_rx_bytes));
-      if (s.network_tx_bytes) tx.Add(l, static_cast<double>(*s.network_tx_bytes));
+      if (s.disk_write_bytes)
+        wr.Add(l, static_cast<double>(*s.disk_write_bytes));
+      if (s.network_rx_bytes)
+        rx.Add(l, static_cast<double>(*s.network_rx_bytes));
+      if (s.network_tx_bytes)
+        tx.Add(l, static_cast<double>(*s.network_tx_bytes));
       if (s.threads) thr.Add(l, static_cast<double>(*s.threads));
       if (s.open_fds) fds.Add(l, static_cast<double>(*s.open_fds));
       if (s.max_fds) maxfds.Add(l, static_cast<double>(*s.max_fds));
@@ -403,9 +414,10 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
 
   std::vector<prometheus::MetricFamily> out;
   for (FamilyBuilder* b :
-       {&info, &running, &cpu_total, &cpu_ratio, &mem, &mem_ratio, &rd, &wr,
-        &rx, &tx, &thr, &fds, &maxfds, &up, &start, &procs, &cpu_avg,
-        &cpu_max, &mem_avg, &mem_max, &hist, &tasks_state}) {
+       {&info,    &running, &cpu_total, &cpu_ratio,  &mem,     &mem_ratio,
+        &rd,      &wr,      &rx,        &tx,         &thr,     &fds,
+        &maxfds,  &up,      &start,     &procs,      &cpu_avg, &cpu_max,
+        &mem_avg, &mem_max, &hist,      &tasks_state}) {
     b->MoveTo(&out);
   }
   FamilyBuilder samples("propmon_exporter_task_samples_total",
@@ -417,17 +429,20 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
                      MetricType::Counter);
   secs.Add(Labels{}, collection_seconds_total_.load());
   secs.MoveTo(&out);
-  FamilyBuilder last("propmon_exporter_task_collection_last_seconds",
-                     "CPU seconds of the last sampling pass that sampled tasks.",
-                     MetricType::Gauge);
+  FamilyBuilder last(
+      "propmon_exporter_task_collection_last_seconds",
+      "CPU seconds of the last sampling pass that sampled tasks.",
+      MetricType::Gauge);
   last.Add(Labels{}, last_pass_seconds_.load());
   last.MoveTo(&out);
   FamilyBuilder errs("propmon_exporter_errors_total",
                      "Errors met while sampling tasks, by reason.",
                      MetricType::Counter);
-  errs.Add({{"reason", "process_vanished"}}, static_cast<double>(err_vanished_.load()));
+  errs.Add({{"reason", "process_vanished"}},
+           static_cast<double>(err_vanished_.load()));
   errs.Add({{"reason", "read_failed"}}, static_cast<double>(err_read_.load()));
-  errs.Add({{"reason", "parse_failed"}}, static_cast<double>(err_parse_.load()));
+  errs.Add({{"reason", "parse_failed"}},
+           static_cast<double>(err_parse_.load()));
   errs.MoveTo(&out);
   return out;
 }

@@ -75,10 +75,10 @@ class TaskMonitor : public prometheus::Collectable {
     std::string procfs = "/proc";
     std::string proplet_id;
     MonitoringGlobals globals;
-    int grace_intervals = 2;          // Ended tasks stay in /metrics this long.
+    int grace_intervals = 2;  // Ended tasks stay in /metrics this long.
     double ended_retention_seconds = 3600;  // ... and in the API this long.
     size_t max_ended_tasks = 1000;
-    const Clock* clock = nullptr;     // SystemClock when null.
+    const Clock* clock = nullptr;  // SystemClock when null.
   };
 
   explicit TaskMonitor(Options options);

@@ -52,14 +52,16 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
     if (!visited.insert(pid).second) continue;
     auto st = reader->ReadStat(pid);
     if (!st.ok()) {
-      if (st.status().code() != StatusCode::kNotFound) CountError(st.status(), errors);
+      if (st.status().code() != StatusCode::kNotFound)
+        CountError(st.status(), errors);
       continue;
     }
     auto known = procs_.find(pid);
     if (pid == root_pid_) {
       if (root_start_ticks_ && *root_start_ticks_ != st->starttime) continue;
       root_start_ticks_ = st->starttime;
-    } else if (known != procs_.end() && known->second.start_ticks != st->starttime) {
+    } else if (known != procs_.end() &&
+               known->second.start_ticks != st->starttime) {
       continue;  // The pid was reused by an unrelated process.
     }
     live.push_back(pid);
@@ -184,8 +186,8 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
   if (profile.collect_cpu) {
     out->cpu_seconds = cpu_seconds;
     if (prev_cpu_seconds_ && now_mono > prev_mono_) {
-      out->cpu_usage_ratio =
-          std::max(0.0, (cpu_seconds - *prev_cpu_seconds_) / (now_mono - prev_mono_));
+      out->cpu_usage_ratio = std::max(
+          0.0, (cpu_seconds - *prev_cpu_seconds_) / (now_mono - prev_mono_));
     }
   }
   prev_cpu_seconds_ = cpu_seconds;
@@ -220,14 +222,16 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
     // From the boot time (whole seconds), so it stays constant while the
     // task lives: changes() over it counts restarts.
     auto boot = reader->ReadBootTime();
-    if (boot.ok()) out->start_time_seconds = static_cast<double>(*boot) + since_boot;
+    if (boot.ok())
+      out->start_time_seconds = static_cast<double>(*boot) + since_boot;
   }
   out->processes = static_cast<int>(live.size());
   if (!alive) return false;
   if (profile.collect_memory) {
     out->memory_bytes = mem;
     if (mem_total_) {
-      out->memory_usage_ratio = static_cast<double>(mem) / static_cast<double>(*mem_total_);
+      out->memory_usage_ratio =
+          static_cast<double>(mem) / static_cast<double>(*mem_total_);
     }
   }
   if (profile.collect_threads) out->threads = threads;

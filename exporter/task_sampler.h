@@ -20,7 +20,7 @@ namespace propmon::exporter {
 // One measurement of a task. Every field is optional: a field is absent when
 // the profile does not collect it or the system cannot measure it.
 struct TaskSample {
-  double timestamp = 0;  // Unix seconds.
+  double timestamp = 0;                   // Unix seconds.
   std::optional<double> cpu_seconds;      // user+system, whole tree.
   std::optional<double> cpu_usage_ratio;  // Over the last interval; 1 = 1 core.
   std::optional<uint64_t> memory_bytes;   // Sum of RSS.
@@ -34,7 +34,7 @@ struct TaskSample {
   std::optional<uint64_t> max_fds;  // Soft RLIMIT_NOFILE of the root.
   std::optional<double> uptime_seconds;
   std::optional<double> start_time_seconds;  // Unix time of the root's start.
-  int processes = 0;  // Live processes in the tree.
+  int processes = 0;                         // Live processes in the tree.
 };
 
 // Errors met while sampling, by reason (for propmon_exporter_errors_total).
@@ -66,8 +66,8 @@ class TaskSampler {
   struct ProcState {
     uint64_t start_ticks = 0;  // Distinguishes pid reuse.
     pid_t ppid = 0;
-    uint64_t cpu_ticks = 0;       // utime+stime+cutime+cstime.
-    uint64_t read_bytes = 0;      // Includes reaped children (kernel).
+    uint64_t cpu_ticks = 0;   // utime+stime+cutime+cstime.
+    uint64_t read_bytes = 0;  // Includes reaped children (kernel).
     uint64_t write_bytes = 0;
     bool seen = false;
   };

@@ -285,9 +285,9 @@ std::vector<Sample> ParseProm(const std::string& text) {
   return out;
 }
 
-std::vector<Sample> FindSamples(const std::vector<Sample>& samples,
-                                const std::string& name,
-                                const std::map<std::string, std::string>& subset) {
+std::vector<Sample> FindSamples(
+    const std::vector<Sample>& samples, const std::string& name,
+    const std::map<std::string, std::string>& subset) {
   std::vector<Sample> out;
   for (const auto& s : samples) {
     if (s.name != name) continue;
@@ -304,9 +304,9 @@ std::vector<Sample> FindSamples(const std::vector<Sample>& samples,
   return out;
 }
 
-std::optional<double> FindSample(const std::vector<Sample>& samples,
-                                 const std::string& name,
-                                 const std::map<std::string, std::string>& subset) {
+std::optional<double> FindSample(
+    const std::vector<Sample>& samples, const std::string& name,
+    const std::map<std::string, std::string>& subset) {
   auto v = FindSamples(samples, name, subset);
   if (v.empty()) return std::nullopt;
   return v.front().value;

@@ -66,7 +66,7 @@ class Subprocess {
 };
 
 struct HttpResult {
-  int status = 0;  // 0 when the connection failed.
+  int status = 0;                              // 0 when the connection failed.
   std::map<std::string, std::string> headers;  // Lower-cased names.
   std::string body;
 };

@@ -10,8 +10,9 @@
 //   sleep SECONDS       sleep
 //   exit CODE           exit with CODE
 //   spin DUTY           forever: burn DUTY (0..1) of one core
-//   grow MIB_PER_S MAX  forever: grow RSS by MIB_PER_S up to MAX MiB, then restart
-//   writeloop PATH MIB_PER_S  forever: write and fsync, truncating at 64 MiB
+//   grow MIB_PER_S MAX  forever: grow RSS by MIB_PER_S up to MAX MiB, then
+//   restart writeloop PATH MIB_PER_S  forever: write and fsync, truncating at
+//   64 MiB
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
