@@ -16,8 +16,8 @@ constexpr double kJumpBackSeconds = 3.0;
 
 // Mode labels of node_cpu_seconds_total, indexed by CpuMode (the guest
 // columns go to node_cpu_guest_seconds_total instead).
-constexpr const char* kModeNames[] = {"user", "nice",    "system", "idle",
-                                      "iowait", "irq",   "softirq", "steal"};
+constexpr const char* kModeNames[] = {"user",   "nice", "system",  "idle",
+                                      "iowait", "irq",  "softirq", "steal"};
 
 Status BadLine(std::string_view line) {
   std::string shown(line.substr(0, 120));
@@ -160,7 +160,8 @@ Status CpuCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   for (const auto& [id, t] : last_) {
     std::string cpu = std::to_string(id);
     for (int i = 0; i <= static_cast<int>(CpuMode::kSteal); ++i) {
-      if (i < t.columns) secs.Add({{"cpu", cpu}, {"mode", kModeNames[i]}}, t.seconds[i]);
+      if (i < t.columns)
+        secs.Add({{"cpu", cpu}, {"mode", kModeNames[i]}}, t.seconds[i]);
     }
     if (t.Has(CpuMode::kGuest)) {
       guest.Add({{"cpu", cpu}, {"mode", "user"}}, t.Get(CpuMode::kGuest));

@@ -32,9 +32,8 @@ Status LoadavgCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   if (!l.ok()) return l.status();
   static constexpr const char* kNames[] = {"node_load1", "node_load5",
                                            "node_load15"};
-  static constexpr const char* kHelp[] = {"1m load average.",
-                                          "5m load average.",
-                                          "15m load average."};
+  static constexpr const char* kHelp[] = {
+      "1m load average.", "5m load average.", "15m load average."};
   for (int i = 0; i < 3; ++i) {
     FamilyBuilder b(kNames[i], kHelp[i], prometheus::MetricType::Gauge);
     b.Add(Labels{}, (*l)[i]);

@@ -26,8 +26,8 @@ Status StatCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   auto st = ParseProcStat(buf_, UserHz());
   if (!st.ok()) return st.status();
   using prometheus::MetricType;
-  AddOne(st->btime, "node_boot_time_seconds",
-         "Node boot time, in unixtime.", MetricType::Gauge, out);
+  AddOne(st->btime, "node_boot_time_seconds", "Node boot time, in unixtime.",
+         MetricType::Gauge, out);
   AddOne(st->ctxt, "node_context_switches_total",
          "Total number of context switches.", MetricType::Counter, out);
   AddOne(st->processes, "node_forks_total", "Total number of forks.",

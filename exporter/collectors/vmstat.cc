@@ -46,7 +46,8 @@ Status VmstatCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   if (!fields.ok()) return fields.status();
   for (const auto& [name, v] : *fields) {
     if (!VmstatFieldSelected(name)) continue;
-    FamilyBuilder b("node_vmstat_" + name, "/proc/vmstat information field " + name + ".",
+    FamilyBuilder b("node_vmstat_" + name,
+                    "/proc/vmstat information field " + name + ".",
                     prometheus::MetricType::Untyped);
     b.Add(Labels{}, v);
     b.MoveTo(out);
