@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev mosquitto
   mosquitto-clients prometheus prometheus-alertmanager prometheus-node-exporter
   prometheus-process-exporter docker-compose openssl curl python3 procps
-  iproute2 clang-format-14)
+  iproute2 clang-format-14 python3-yaml)
 
 missing=()
 for p in "${pkgs[@]}"; do
