@@ -1,0 +1,437 @@
+#include "exporter/api.h"
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace propmon::exporter {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kDefaultLimit = 100;
+constexpr size_t kMaxLimit = 1000;
+constexpr char kTasksPath[] = "/api/v1/tasks";
+constexpr char kTaskPrefix[] = "/api/v1/tasks/";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes; nullopt on a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+// A non-negative decimal integer; nullopt otherwise.
+std::optional<size_t> ParseCount(std::string_view s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  size_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string Rfc3339(double t) { return payload::FormatRfc3339(t); }
+
+// Running aggregates over a prefix of the history, as TaskHistory computes
+// them for the whole ring.
+class PrefixAggregator {
+ public:
+  void Add(const TaskSample& s) {
+    ++a_.sample_count;
+    if (s.cpu_usage_ratio) {
+      cpu_sum_ += *s.cpu_usage_ratio;
+      ++cpu_n_;
+      a_.max_cpu_usage_ratio =
+          std::max(a_.max_cpu_usage_ratio.value_or(0.0), *s.cpu_usage_ratio);
+      a_.avg_cpu_usage_ratio = cpu_sum_ / static_cast<double>(cpu_n_);
+    }
+    if (s.memory_bytes) {
+      double m = static_cast<double>(*s.memory_bytes);
+      mem_sum_ += m;
+      ++mem_n_;
+      a_.max_memory_bytes = std::max(a_.max_memory_bytes.value_or(0.0), m);
+      a_.avg_memory_bytes = mem_sum_ / static_cast<double>(mem_n_);
+    }
+    if (s.disk_read_bytes) {
+      a_.total_disk_read_bytes = static_cast<double>(*s.disk_read_bytes);
+    }
+    if (s.disk_write_bytes) {
+      a_.total_disk_write_bytes = static_cast<double>(*s.disk_write_bytes);
+    }
+    if (s.network_rx_bytes) {
+      a_.total_network_rx_bytes = static_cast<double>(*s.network_rx_bytes);
+    }
+    if (s.network_tx_bytes) {
+      a_.total_network_tx_bytes = static_cast<double>(*s.network_tx_bytes);
+    }
+  }
+  const Aggregates& get() const { return a_; }
+
+ private:
+  Aggregates a_;
+  double cpu_sum_ = 0, mem_sum_ = 0;
+  size_t cpu_n_ = 0, mem_n_ = 0;
+};
+
+std::optional<double> Percent(const std::optional<double>& ratio) {
+  if (!ratio) return std::nullopt;
+  return *ratio * 100;
+}
+template <typename T>
+std::optional<double> AsDouble(const std::optional<T>& v) {
+  if (!v) return std::nullopt;
+  return static_cast<double>(*v);
+}
+
+HttpResponse JsonResponse(int status, const json& j) {
+  return HttpResponse::Json(
+      status, j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+HttpResponse MethodNotAllowed(const char* allow) {
+  HttpResponse r = HttpResponse::JsonError(405, "method not allowed");
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+class TaskApi {
+ public:
+  TaskApi(TaskMonitor* monitor, TaskApiOptions options)
+      : monitor_(monitor), options_(std::move(options)) {}
+
+  HttpResponse Create(const HttpRequest& req) {
+    auto spec = ParseTaskRegistration(req.body, options_);
+    if (!spec.ok())
+      return HttpResponse::JsonError(400, spec.status().message());
+    std::string id = spec->id;
+    Status s = monitor_->AddTask(std::move(*spec));
+    if (!s.ok()) {
+      int code = s.code() == StatusCode::kAlreadyExists     ? 409
+                 : s.code() == StatusCode::kInvalidArgument ? 400
+                                                            : 500;
+      return HttpResponse::JsonError(code, s.message());
+    }
+    auto info = monitor_->GetTask(id);
+    if (!info) {
+      return HttpResponse::JsonError(
+          500, "task \"" + id + "\" vanished after registration");
+    }
+    HttpResponse r = JsonResponse(201, TaskToJson(*info, PropletId()));
+    r.headers.emplace_back("Location", std::string(kTaskPrefix) + id);
+    return r;
+  }
+
+  HttpResponse List(const HttpRequest&) {
+    json tasks = json::array();
+    for (const TaskInfo& t : monitor_->ListTasks()) {
+      tasks.push_back(TaskToJson(t, PropletId()));
+    }
+    json j = {{"total", tasks.size()}, {"tasks", std::move(tasks)}};
+    return JsonResponse(200, j);
+  }
+
+  HttpResponse Item(const HttpRequest& req) {
+    std::string_view rest =
+        std::string_view(req.path).substr(sizeof(kTaskPrefix) - 1);
+    bool metrics = false;
+    size_t slash = rest.find('/');
+    if (slash != std::string_view::npos) {
+      if (rest.substr(slash) != "/metrics") {
+        return HttpResponse::JsonError(404, "not found");
+      }
+      metrics = true;
+      rest = rest.substr(0, slash);
+    }
+    auto id = PercentDecode(rest);
+    if (!id)
+      return HttpResponse::JsonError(400, "id: invalid percent-encoding");
+    if (id->empty()) return HttpResponse::JsonError(404, "not found");
+    bool get = req.method == "GET" || req.method == "HEAD";
+    if (metrics) {
+      if (!get) return MethodNotAllowed("GET, HEAD");
+      return Metrics(req, *id);
+    }
+    if (get) {
+      auto info = monitor_->GetTask(*id);
+      if (!info) return NotFound(*id);
+      return JsonResponse(200, TaskToJson(*info, PropletId()));
+    }
+    if (req.method == "DELETE") {
+      auto info = monitor_->GetTask(*id);
+      Status s = monitor_->RemoveTask(*id);
+      if (!s.ok()) return NotFound(*id);
+      json j = {{"deleted", *id}};
+      if (info) j["task"] = TaskToJson(*info, PropletId());
+      return JsonResponse(200, j);
+    }
+    return MethodNotAllowed("GET, HEAD, DELETE");
+  }
+
+ private:
+  const std::string& PropletId() const {
+    return monitor_->options().proplet_id;
+  }
+
+  static HttpResponse NotFound(const std::string& id) {
+    return HttpResponse::JsonError(404, "task \"" + id + "\" not found");
+  }
+
+  HttpResponse Metrics(const HttpRequest& req, const std::string& id) {
+    size_t offset = 0, limit = kDefaultLimit;
+    if (auto v = req.QueryParam("offset")) {
+      auto n = ParseCount(*v);
+      if (!n) {
+        return HttpResponse::JsonError(
+            400, "offset: must be a non-negative integer, got \"" + *v + "\"");
+      }
+      offset = *n;
+    }
+    if (auto v = req.QueryParam("limit")) {
+      auto n = ParseCount(*v);
+      if (!n) {
+        return HttpResponse::JsonError(
+            400, "limit: must be a non-negative integer, got \"" + *v + "\"");
+      }
+      limit = std::min(*n, kMaxLimit);
+    }
+    size_t upto = offset > std::numeric_limits<size_t>::max() - limit
+                      ? std::numeric_limits<size_t>::max()
+                      : offset + limit;
+    auto page = monitor_->History(id, 0, upto);
+    if (!page.ok()) return NotFound(id);
+    auto info = monitor_->GetTask(id);
+    bool keeps = info && info->spec.profile.KeepsHistory();
+    return HttpResponse::Json(
+        200, HistoryPageJson(id, PropletId(), page->samples, offset, limit,
+                             page->total, keeps));
+  }
+
+  TaskMonitor* monitor_;
+  TaskApiOptions options_;
+};
+
+}  // namespace
+
+StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
+                                         const TaskApiOptions& options) {
+  if (body.empty()) return InvalidArgument("body: empty; want a JSON object");
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    size_t at = what.find("parse error");
+    return InvalidArgument("body: invalid JSON: " +
+                           (at == std::string::npos ? what : what.substr(at)));
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("body: invalid JSON: ") + e.what());
+  }
+  if (!j.is_object()) return InvalidArgument("body: must be a JSON object");
+  TaskSpec spec;
+  spec.source = "api";
+
+  auto id = j.find("id");
+  if (id == j.end() || id->is_null()) return InvalidArgument("id: required");
+  if (!id->is_string()) return InvalidArgument("id: must be a string");
+  spec.id = id->get<std::string>();
+  if (!payload::IsValidLabel(spec.id)) {
+    return InvalidArgument(
+        "id: must be 1 to 256 bytes of UTF-8 without control characters");
+  }
+
+  for (const char* key : {"name", "functionName"}) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_string()) {
+      return InvalidArgument(std::string(key) + ": must be a string");
+    }
+    if (spec.name.empty()) spec.name = it->get<std::string>();
+  }
+
+  if (auto it = j.find("daemon"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean())
+      return InvalidArgument("daemon: must be true or false");
+    spec.daemon = it->get<bool>();
+  }
+  if (auto it = j.find("include_children"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      return InvalidArgument("include_children: must be true or false");
+    }
+    spec.include_children = it->get<bool>();
+  }
+
+  auto snake = j.find("monitoring_profile");
+  auto camel = j.find("monitoringProfile");
+  bool has_snake = snake != j.end() && !snake->is_null();
+  bool has_camel = camel != j.end() && !camel->is_null();
+  if (has_snake && has_camel) {
+    return InvalidArgument(
+        "monitoring_profile: give monitoring_profile or monitoringProfile, "
+        "not both");
+  }
+  if (has_snake || has_camel) {
+    auto p =
+        ProfileFromJson(has_snake ? *snake : *camel,
+                        has_snake ? "monitoring_profile" : "monitoringProfile");
+    if (!p.ok()) return p.status();
+    spec.profile = *p;
+  } else {
+    spec.profile = options.default_profile ? *options.default_profile
+                                           : DefaultProfile(spec.daemon);
+  }
+
+  if (auto it = j.find("env"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return InvalidArgument("env: must be an object of strings");
+    }
+    for (auto e = it->begin(); e != it->end(); ++e) {
+      if (!e.value().is_string()) {
+        return InvalidArgument("env." + e.key() + ": must be a string");
+      }
+      spec.env[e.key()] = e.value().get<std::string>();
+    }
+  }
+
+  auto pid = j.find("pid");
+  if (pid == j.end() || pid->is_null()) return InvalidArgument("pid: required");
+  int64_t pid_value = 0;
+  if (pid->is_number_unsigned()) {
+    pid_value = pid->get<uint64_t>() > static_cast<uint64_t>(INT_MAX)
+                    ? 0
+                    : static_cast<int64_t>(pid->get<uint64_t>());
+  } else if (pid->is_number_integer()) {
+    pid_value = pid->get<int64_t>();
+  }
+  if (pid_value <= 0 || pid_value > INT_MAX) {
+    return InvalidArgument("pid: must be a positive integer process id");
+  }
+  spec.pid = static_cast<pid_t>(pid_value);
+  return spec;
+}
+
+payload::TaskMetrics ToTaskMetrics(const std::string& task_id,
+                                   const std::string& proplet_id,
+                                   const TaskSample& s,
+                                   const std::optional<Aggregates>& agg) {
+  payload::TaskMetrics m;
+  m.task_id = task_id;
+  m.proplet_id = proplet_id;
+  m.timestamp = s.timestamp;
+  m.metrics.cpu_percent = Percent(s.cpu_usage_ratio);
+  m.metrics.memory_bytes = AsDouble(s.memory_bytes);
+  m.metrics.memory_percent = Percent(s.memory_usage_ratio);
+  m.metrics.disk_read_bytes = AsDouble(s.disk_read_bytes);
+  m.metrics.disk_write_bytes = AsDouble(s.disk_write_bytes);
+  m.metrics.network_rx_bytes = AsDouble(s.network_rx_bytes);
+  m.metrics.network_tx_bytes = AsDouble(s.network_tx_bytes);
+  m.metrics.uptime_seconds = s.uptime_seconds;
+  m.metrics.thread_count = AsDouble(s.threads);
+  m.metrics.file_descriptor_count = AsDouble(s.open_fds);
+  if (agg) {
+    payload::AggregatedMetrics a;
+    a.avg_cpu_usage = Percent(agg->avg_cpu_usage_ratio);
+    a.max_cpu_usage = Percent(agg->max_cpu_usage_ratio);
+    a.avg_memory_usage = agg->avg_memory_bytes;
+    a.max_memory_usage = agg->max_memory_bytes;
+    a.total_disk_read = agg->total_disk_read_bytes;
+    a.total_disk_write = agg->total_disk_write_bytes;
+    a.total_network_rx = agg->total_network_rx_bytes;
+    a.total_network_tx = agg->total_network_tx_bytes;
+    a.sample_count = static_cast<double>(agg->sample_count);
+    m.aggregated = a;
+  }
+  return m;
+}
+
+nlohmann::json TaskToJson(const TaskInfo& info, const std::string& proplet_id) {
+  const TaskSpec& s = info.spec;
+  json env = json::object();
+  for (const auto& [k, v] : s.env) env[k] = v;
+  json j = {
+      {"id", s.id},
+      {"name", s.name},
+      {"daemon", s.daemon},
+      {"pid", s.pid},
+      {"include_children", s.include_children},
+      {"source", s.source},
+      {"env", std::move(env)},
+      {"state", TaskStateName(info.state)},
+      {"profile", ProfileToJson(s.profile)},
+      {"registered_at", Rfc3339(info.registered_at)},
+      {"samples", info.samples},
+  };
+  if (info.state == TaskState::kEnded) j["ended_at"] = Rfc3339(info.ended_at);
+  if (info.last) {
+    std::string item = payload::Encode(
+        ToTaskMetrics(s.id, proplet_id, *info.last, info.aggregates));
+    j["last_sample"] = json::parse(item, nullptr, false);
+  } else {
+    j["last_sample"] = nullptr;
+  }
+  return j;
+}
+
+std::string HistoryPageJson(const std::string& task_id,
+                            const std::string& proplet_id,
+                            const std::vector<TaskSample>& samples,
+                            size_t offset, size_t limit, size_t total,
+                            bool keeps_history) {
+  std::string out = "{\"offset\":" + std::to_string(offset) +
+                    ",\"limit\":" + std::to_string(limit) +
+                    ",\"total\":" + std::to_string(total) + ",\"metrics\":[";
+  PrefixAggregator agg;
+  bool first = true;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    agg.Add(samples[i]);
+    if (i < offset || i - offset >= limit) continue;
+    if (!first) out += ',';
+    first = false;
+    payload::AppendJson(
+        ToTaskMetrics(task_id, proplet_id, samples[i],
+                      keeps_history ? std::optional<Aggregates>(agg.get())
+                                    : std::nullopt),
+        &out);
+  }
+  out += "]}";
+  return out;
+}
+
+void RegisterTaskApi(HttpServer* server, TaskMonitor* monitor,
+                     TaskApiOptions options) {
+  auto api = std::make_shared<TaskApi>(monitor, std::move(options));
+  server->Handle("POST", kTasksPath,
+                 [api](const HttpRequest& r) { return api->Create(r); });
+  server->Handle("GET", kTasksPath,
+                 [api](const HttpRequest& r) { return api->List(r); });
+  server->HandlePrefix("", kTaskPrefix,
+                       [api](const HttpRequest& r) { return api->Item(r); });
+}
+
+void RegisterSystemApi(HttpServer* server, SysInfoOptions options) {
+  server->Handle("GET", "/api/v1/system", [options](const HttpRequest&) {
+    return JsonResponse(200, CollectSystemInfo(options));
+  });
+}
+
+}  // namespace propmon::exporter

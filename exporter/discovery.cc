@@ -1,0 +1,700 @@
+#include "exporter/discovery.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/file.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "exporter/procfs.h"
+#include "exporter/task_monitor.h"
+
+namespace propmon::exporter {
+namespace {
+
+bool IsNameStart(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
+
+bool ValidName(std::string_view s) {
+  if (s.empty() || !IsNameStart(s[0])) return false;
+  return std::all_of(s.begin(), s.end(), IsNameChar);
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' ||
+                        s.front() == '\n' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' ||
+                        s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string_view Basename(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// The exe link of a replaced binary reads "/path (deleted)".
+std::string StripDeleted(std::string exe) {
+  static constexpr std::string_view kDeleted = " (deleted)";
+  if (exe.size() > kDeleted.size() &&
+      std::string_view(exe).substr(exe.size() - kDeleted.size()) == kDeleted) {
+    exe.resize(exe.size() - kDeleted.size());
+  }
+  return exe;
+}
+
+constexpr size_t kMaxIdBytes = 256;
+constexpr int kMaxAncestry = 4096;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Named groups.
+// ---------------------------------------------------------------------------
+
+StatusOr<RewrittenPattern> RewriteNamedGroups(std::string_view p) {
+  RewrittenPattern out;
+  std::map<std::string, size_t, std::less<>> by_name;
+  size_t captures = 0;
+  bool in_class = false;
+  // Reads a name ending with `close` starting at p[start]; returns the index
+  // just past `close`, or npos.
+  auto read_name = [&](size_t start, char close, std::string* name) -> size_t {
+    size_t end = p.find(close, start);
+    if (end == std::string_view::npos) return end;
+    *name = std::string(p.substr(start, end - start));
+    return end + 1;
+  };
+  auto backref = [&](const std::string& name) -> StatusOr<std::string> {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      return InvalidArgument("back-reference to unknown group \"" + name +
+                             "\"");
+    }
+    return "(?:\\" + std::to_string(it->second) + ")";
+  };
+  size_t i = 0;
+  while (i < p.size()) {
+    char c = p[i];
+    if (c == '\\') {
+      if (!in_class && i + 2 < p.size() && p[i + 1] == 'k' && p[i + 2] == '<') {
+        std::string name;
+        size_t next = read_name(i + 3, '>', &name);
+        if (next == std::string_view::npos) {
+          return InvalidArgument("unterminated \\k<name>");
+        }
+        auto ref = backref(name);
+        if (!ref.ok()) return ref.status();
+        out.ecmascript += *ref;
+        i = next;
+        continue;
+      }
+      out.ecmascript += c;
+      if (i + 1 < p.size()) out.ecmascript += p[i + 1];
+      i += 2;
+      continue;
+    }
+    if (in_class) {
+      out.ecmascript += c;
+      if (c == ']') in_class = false;
+      ++i;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out.ecmascript += c;
+      ++i;
+      if (i < p.size() && p[i] == '^') {
+        out.ecmascript += '^';
+        ++i;
+      }
+      continue;
+    }
+    if (c == '(') {
+      if (i + 1 < p.size() && p[i + 1] == '?') {
+        size_t j = i + 2;
+        size_t name_start = std::string_view::npos;
+        if (j + 1 < p.size() && p[j] == 'P' && p[j + 1] == '<') {
+          name_start = j + 2;
+        } else if (j + 1 < p.size() && p[j] == '<' && p[j + 1] != '=' &&
+                   p[j + 1] != '!') {
+          name_start = j + 1;
+        } else if (j + 1 < p.size() && p[j] == 'P' && p[j + 1] == '=') {
+          std::string name;
+          size_t next = read_name(j + 2, ')', &name);
+          if (next == std::string_view::npos) {
+            return InvalidArgument("unterminated (?P=name)");
+          }
+          auto ref = backref(name);
+          if (!ref.ok()) return ref.status();
+          out.ecmascript += *ref;
+          i = next;
+          continue;
+        }
+        if (name_start == std::string_view::npos) {
+          // (?: (?= (?! and the like: not capturing.
+          out.ecmascript += c;
+          ++i;
+          continue;
+        }
+        std::string name;
+        size_t next = read_name(name_start, '>', &name);
+        if (next == std::string_view::npos) {
+          return InvalidArgument("unterminated group name");
+        }
+        if (!ValidName(name)) {
+          return InvalidArgument("invalid group name \"" + name +
+                                 "\" (want letters, digits and _, not "
+                                 "starting with a digit)");
+        }
+        if (by_name.count(name)) {
+          return InvalidArgument("duplicate group name \"" + name + "\"");
+        }
+        ++captures;
+        by_name[name] = captures;
+        out.groups.emplace_back(captures, name);
+        out.ecmascript += '(';
+        i = next;
+        continue;
+      }
+      ++captures;
+    }
+    out.ecmascript += c;
+    ++i;
+  }
+  return out;
+}
+
+StatusOr<NamedRegex> NamedRegex::Compile(std::string_view pattern) {
+  auto rw = RewriteNamedGroups(pattern);
+  if (!rw.ok()) return rw.status();
+  NamedRegex r;
+  r.pattern_ = std::string(pattern);
+  r.groups_ = std::move(rw->groups);
+  try {
+    r.re_ = std::make_shared<const std::regex>(rw->ecmascript,
+                                               std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return InvalidArgument(std::string("invalid regular expression: ") +
+                           e.what());
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("invalid regular expression: ") +
+                           e.what());
+  }
+  return r;
+}
+
+bool NamedRegex::Search(std::string_view text,
+                        std::map<std::string, std::string>* groups) const {
+  if (!re_) return false;
+  std::string_view subject = text.substr(0, kMaxSubjectBytes);
+  std::match_results<std::string_view::const_iterator> m;
+  try {
+    if (!std::regex_search(subject.begin(), subject.end(), m, *re_)) {
+      return false;
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (groups != nullptr) {
+    for (const auto& [index, name] : groups_) {
+      if (index < m.size() && m[index].matched)
+        (*groups)[name] = m[index].str();
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> NamedRegex::group_names() const {
+  std::vector<std::string> out;
+  out.reserve(groups_.size());
+  for (const auto& g : groups_) out.push_back(g.second);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Templates.
+// ---------------------------------------------------------------------------
+
+StatusOr<NameTemplate> NameTemplate::Parse(std::string_view text) {
+  NameTemplate t;
+  t.text_ = std::string(text);
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t open = text.find("{{", i);
+    if (open == std::string_view::npos) {
+      t.parts_.push_back({Kind::kLiteral, std::string(text.substr(i))});
+      break;
+    }
+    if (open > i) {
+      t.parts_.push_back(
+          {Kind::kLiteral, std::string(text.substr(i, open - i))});
+    }
+    size_t close = text.find("}}", open + 2);
+    if (close == std::string_view::npos) {
+      return InvalidArgument("unterminated \"{{\" at byte " +
+                             std::to_string(open));
+    }
+    std::string_view inner = Trim(text.substr(open + 2, close - open - 2));
+    static constexpr std::string_view kMatches = ".Matches.";
+    if (inner == ".PID") {
+      t.parts_.push_back({Kind::kPid, ""});
+    } else if (inner == ".Comm") {
+      t.parts_.push_back({Kind::kComm, ""});
+    } else if (inner == ".ExeBase") {
+      t.parts_.push_back({Kind::kExeBase, ""});
+    } else if (inner == ".ExeFull") {
+      t.parts_.push_back({Kind::kExeFull, ""});
+    } else if (inner.substr(0, kMatches.size()) == kMatches &&
+               ValidName(inner.substr(kMatches.size()))) {
+      t.parts_.push_back(
+          {Kind::kMatch, std::string(inner.substr(kMatches.size()))});
+    } else {
+      return InvalidArgument(
+          "unknown template field \"{{" + std::string(inner) +
+          "}}\" (known: {{.PID}}, {{.Comm}}, {{.ExeBase}}, {{.ExeFull}}, "
+          "{{.Matches.NAME}})");
+    }
+    i = close + 2;
+  }
+  return t;
+}
+
+std::string NameTemplate::Render(const ProcessFacts& f) const {
+  std::string out;
+  for (const Part& p : parts_) {
+    switch (p.kind) {
+      case Kind::kLiteral:
+        out += p.text;
+        break;
+      case Kind::kPid:
+        out += std::to_string(f.pid);
+        break;
+      case Kind::kComm:
+        out += f.comm;
+        break;
+      case Kind::kExeBase:
+        out += Basename(f.exe_full);
+        break;
+      case Kind::kExeFull:
+        out += f.exe_full;
+        break;
+      case Kind::kMatch: {
+        auto it = f.matches.find(p.text);
+        if (it != f.matches.end()) out += it->second;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> NameTemplate::MatchNames() const {
+  std::vector<std::string> out;
+  for (const Part& p : parts_) {
+    if (p.kind == Kind::kMatch) out.push_back(p.text);
+  }
+  return out;
+}
+
+bool NameTemplate::UsesExe() const {
+  return std::any_of(parts_.begin(), parts_.end(), [](const Part& p) {
+    return p.kind == Kind::kExeBase || p.kind == Kind::kExeFull;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Discovery.
+// ---------------------------------------------------------------------------
+
+const char* DiscoveryErrorName(DiscoveryError e) {
+  switch (e) {
+    case DiscoveryError::kPidfileUnreadable:
+      return "pidfile_unreadable";
+    case DiscoveryError::kPidfileInvalid:
+      return "pidfile_invalid";
+    case DiscoveryError::kPidfileStale:
+      return "pidfile_stale";
+    case DiscoveryError::kPidNotRunning:
+      return "pid_not_running";
+    case DiscoveryError::kInvalidId:
+      return "invalid_id";
+    case DiscoveryError::kDuplicateId:
+      return "duplicate_id";
+    case DiscoveryError::kAddFailed:
+      return "add_failed";
+  }
+  return "unknown";
+}
+
+// One process of a pass; the expensive facts are read on first use.
+struct Discovery::Proc {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  uint64_t start = 0;
+  char state = '?';
+  std::string comm;
+
+  bool argv_loaded = false;
+  std::vector<std::string> argv;
+  std::string cmdline;  // argv joined with spaces.
+  bool exe_loaded = false;
+  std::string exe;
+  bool cgroup_loaded = false;
+  std::vector<std::string> cgroup_paths;
+};
+
+Discovery::Discovery(std::vector<TaskRule> rules, TaskMonitor* monitor,
+                     Options options)
+    : rules_(std::move(rules)),
+      monitor_(monitor),
+      options_(std::move(options)),
+      interval_seconds_(options_.interval_seconds > 0
+                            ? options_.interval_seconds
+                            : AutoInterval(rules_)),
+      reader_(std::make_unique<ProcReader>(options_.procfs)) {}
+
+Discovery::~Discovery() { Stop(); }
+
+double Discovery::AutoInterval(const std::vector<TaskRule>& rules) {
+  double shortest = 10;
+  for (const auto& r : rules) {
+    shortest =
+        std::min(shortest, static_cast<double>(r.profile.interval_seconds));
+  }
+  return std::clamp(shortest, 1.0, 10.0);
+}
+
+void Discovery::CountError(DiscoveryError e) {
+  errors_[static_cast<size_t>(e)].fetch_add(1);
+}
+
+std::optional<pid_t> Discovery::TargetPid(const TaskRule& rule, bool* ok) {
+  *ok = true;
+  if (rule.pid) return rule.pid;
+  if (rule.pidfile.empty()) return std::nullopt;
+  Status s = ReadFileTo(rule.pidfile, &buf_, 4096);
+  if (!s.ok()) {
+    *ok = false;
+    CountError(DiscoveryError::kPidfileUnreadable);
+    PM_LOG_EVERY_30S(kWarn)
+        << "discovery: task at " << rule.where << ": cannot read pidfile "
+        << rule.pidfile << ": " << s.message();
+    return std::nullopt;
+  }
+  std::string_view text = Trim(buf_);
+  size_t eol = text.find_first_of(" \t\r\n");
+  if (eol != std::string_view::npos) text = text.substr(0, eol);
+  pid_t pid = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+      pid <= 0) {
+    *ok = false;
+    CountError(DiscoveryError::kPidfileInvalid);
+    PM_LOG_EVERY_30S(kWarn)
+        << "discovery: task at " << rule.where << ": pidfile " << rule.pidfile
+        << " holds no process id";
+    return std::nullopt;
+  }
+  return pid;
+}
+
+bool Discovery::Matches(const TaskRule& rule, std::optional<pid_t> target,
+                        Proc* p, std::map<std::string, std::string>* groups) {
+  if (target && p->pid != *target) return false;
+  if (!rule.comm.empty() && std::find(rule.comm.begin(), rule.comm.end(),
+                                      p->comm) == rule.comm.end()) {
+    return false;
+  }
+  bool need_argv = !rule.exe.empty() || !rule.cmdline.empty();
+  if (need_argv && !p->argv_loaded) {
+    p->argv_loaded = true;
+    std::string path =
+        reader_->root() + "/" + std::to_string(p->pid) + "/cmdline";
+    if (ReadFileTo(path, &buf_, 64 * 1024).ok()) {
+      size_t start = 0;
+      while (start < buf_.size()) {
+        size_t end = buf_.find('\0', start);
+        if (end == std::string::npos) end = buf_.size();
+        p->argv.emplace_back(buf_, start, end - start);
+        start = end + 1;
+      }
+      for (size_t i = 0; i < p->argv.size(); ++i) {
+        if (i) p->cmdline += ' ';
+        p->cmdline += p->argv[i];
+      }
+    }
+  }
+  if (!rule.exe.empty()) {
+    if (!p->exe_loaded) {
+      p->exe_loaded = true;
+      auto exe = reader_->ReadExe(p->pid);
+      if (exe.ok()) p->exe = StripDeleted(*exe);
+    }
+    std::string_view argv0 = p->argv.empty() ? "" : p->argv[0];
+    bool any = false;
+    for (const auto& name : rule.exe) {
+      if (name.find('/') != std::string::npos) {
+        any = name == argv0 || name == p->exe;
+      } else {
+        any = (!argv0.empty() && name == Basename(argv0)) ||
+              (!p->exe.empty() && name == Basename(p->exe));
+      }
+      if (any) break;
+    }
+    if (!any) return false;
+  }
+  std::map<std::string, std::string> found;
+  if (!rule.cmdline.empty()) {
+    if (p->cmdline.empty()) return false;
+    for (const auto& re : rule.cmdline) {
+      if (!re.Search(p->cmdline, &found)) return false;
+    }
+  }
+  if (!rule.cgroup.empty()) {
+    if (!p->cgroup_loaded) {
+      p->cgroup_loaded = true;
+      auto text = reader_->ReadCgroup(p->pid);
+      if (text.ok()) {
+        std::string_view rest = *text;
+        while (!rest.empty()) {
+          size_t eol = rest.find('\n');
+          std::string_view line = rest.substr(0, eol);
+          rest = eol == std::string_view::npos ? std::string_view()
+                                               : rest.substr(eol + 1);
+          // hierarchy-ID:controller-list:cgroup-path
+          size_t c1 = line.find(':');
+          size_t c2 =
+              c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+          if (c2 == std::string_view::npos) continue;
+          p->cgroup_paths.emplace_back(line.substr(c2 + 1));
+        }
+      }
+    }
+    for (const auto& re : rule.cgroup) {
+      bool any = false;
+      for (const auto& path : p->cgroup_paths) {
+        if (re.Search(path, &found)) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) return false;
+    }
+  }
+  *groups = std::move(found);
+  return true;
+}
+
+int Discovery::RunOnce() {
+  std::lock_guard<std::mutex> pass(pass_mu_);
+  std::vector<Proc> procs;
+  for (pid_t pid : reader_->ListPids()) {
+    auto st = reader_->ReadStat(pid);
+    if (!st.ok()) continue;  // Gone since the listing, or unreadable.
+    Proc p;
+    p.pid = pid;
+    p.ppid = st->ppid;
+    p.start = st->starttime;
+    p.state = st->state;
+    p.comm = std::move(st->comm);
+    procs.push_back(std::move(p));
+  }
+  // Parents start before their children: one pass sees roots first.
+  std::sort(procs.begin(), procs.end(), [](const Proc& a, const Proc& b) {
+    return a.start != b.start ? a.start < b.start : a.pid < b.pid;
+  });
+  std::unordered_map<pid_t, size_t> index;
+  index.reserve(procs.size());
+  for (size_t i = 0; i < procs.size(); ++i) index[procs[i].pid] = i;
+  auto alive = [&](pid_t pid, uint64_t start) {
+    auto it = index.find(pid);
+    return it != index.end() && procs[it->second].start == start;
+  };
+
+  // Forget roots that have exited (their ids may be taken again).
+  std::erase_if(roots_, [&](const Root& r) { return !alive(r.pid, r.start); });
+  std::erase_if(failed_,
+                [&](const auto& f) { return !alive(f.first, f.second); });
+  std::vector<std::unordered_set<pid_t>> root_pids(rules_.size());
+  for (const Root& r : roots_) root_pids[r.rule].insert(r.pid);
+
+  // Resolve pid and pidfile selectors once per pass.
+  std::vector<std::optional<pid_t>> targets(rules_.size());
+  std::vector<bool> usable(rules_.size(), true);
+  for (size_t r = 0; r < rules_.size(); ++r) {
+    bool ok = true;
+    targets[r] = TargetPid(rules_[r], &ok);
+    if (ok && targets[r]) {
+      auto it = index.find(*targets[r]);
+      bool running = it != index.end() && procs[it->second].state != 'Z' &&
+                     procs[it->second].state != 'X';
+      if (!running) {
+        ok = false;
+        const TaskRule& rule = rules_[r];
+        if (rule.pid) {
+          CountError(DiscoveryError::kPidNotRunning);
+          PM_LOG_EVERY_30S(kWarn)
+              << "discovery: task at " << rule.where << ": pid " << *targets[r]
+              << " is not running";
+        } else {
+          CountError(DiscoveryError::kPidfileStale);
+          PM_LOG_EVERY_30S(kWarn)
+              << "discovery: task at " << rule.where << ": pidfile "
+              << rule.pidfile << " names pid " << *targets[r]
+              << ", which is not running";
+        }
+      }
+    }
+    usable[r] = ok;
+  }
+
+  int added = 0;
+  for (Proc& p : procs) {
+    if (p.state == 'Z' || p.state == 'X') continue;
+    std::map<std::string, std::string> groups;
+    size_t r = 0;
+    for (; r < rules_.size(); ++r) {
+      if (usable[r] && Matches(rules_[r], targets[r], &p, &groups)) break;
+    }
+    if (r == rules_.size()) continue;
+    const TaskRule& rule = rules_[r];
+    if (root_pids[r].count(p.pid)) continue;  // Already this rule's task.
+    if (rule.include_children) {
+      bool descendant = false;
+      pid_t cur = p.ppid;
+      for (int depth = 0; cur > 0 && depth < kMaxAncestry; ++depth) {
+        if (root_pids[r].count(cur)) {
+          descendant = true;
+          break;
+        }
+        auto it = index.find(cur);
+        if (it == index.end()) break;
+        cur = procs[it->second].ppid;
+      }
+      if (descendant) continue;
+    }
+    if (failed_.count({p.pid, p.start})) continue;
+    if (monitor_->WatchesRootPid(p.pid)) continue;  // An API or run task.
+
+    ProcessFacts facts;
+    facts.pid = p.pid;
+    facts.comm = p.comm;
+    if (rule.id.UsesExe() || rule.name.UsesExe()) {
+      if (!p.exe_loaded) {
+        p.exe_loaded = true;
+        auto exe = reader_->ReadExe(p.pid);
+        if (exe.ok()) p.exe = StripDeleted(*exe);
+      }
+      facts.exe_full = p.exe;
+    }
+    facts.matches = std::move(groups);
+    TaskSpec spec;
+    spec.id = rule.id.Render(facts);
+    if (spec.id.empty() || spec.id.size() > kMaxIdBytes) {
+      CountError(DiscoveryError::kInvalidId);
+      failed_.insert({p.pid, p.start});
+      PM_LOG_EVERY_30S(kWarn)
+          << "discovery: task at " << rule.where << ": id template \""
+          << rule.id.text() << "\" gives " << spec.id.size()
+          << " bytes for pid " << p.pid << " (want 1 to 256)";
+      continue;
+    }
+    spec.name = rule.name.Render(facts);
+    spec.daemon = rule.daemon;
+    spec.profile = rule.profile;
+    spec.pid = p.pid;
+    spec.include_children = rule.include_children;
+    spec.source = "config";
+    std::string id = spec.id;
+    Status s = monitor_->AddTask(std::move(spec));
+    if (s.ok()) {
+      roots_.push_back(Root{r, p.pid, p.start, id});
+      root_pids[r].insert(p.pid);
+      ++added;
+      continue;
+    }
+    if (s.code() == StatusCode::kAlreadyExists) {
+      auto existing = monitor_->GetTask(id);
+      bool holder_alive = existing && existing->state == TaskState::kRunning &&
+                          index.count(existing->spec.pid) > 0;
+      if (!holder_alive) {
+        // The previous holder has exited but is not marked ended yet: retry
+        // at the next pass.
+        PM_LOG(kDebug) << "discovery: id " << id << " still held by an "
+                       << "exited task; retrying pid " << p.pid;
+        continue;
+      }
+      CountError(DiscoveryError::kDuplicateId);
+      failed_.insert({p.pid, p.start});
+      PM_LOG_EVERY_30S(kWarn)
+          << "discovery: task at " << rule.where << ": id \"" << id
+          << "\" for pid " << p.pid
+          << " is already used by the running task of pid "
+          << existing->spec.pid << " (add {{.PID}} to the id template?)";
+      continue;
+    }
+    if (!reader_->ReadStat(p.pid).ok()) continue;  // Exited meanwhile.
+    CountError(DiscoveryError::kAddFailed);
+    failed_.insert({p.pid, p.start});
+    PM_LOG_EVERY_30S(kWarn)
+        << "discovery: task at " << rule.where << ": cannot add pid " << p.pid
+        << ": " << s.message();
+  }
+  return added;
+}
+
+void Discovery::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Discovery::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Discovery::Loop() {
+  while (true) {
+    try {
+      RunOnce();
+    } catch (const std::exception& e) {
+      PM_LOG_EVERY_30S(kError) << "discovery pass failed: " << e.what();
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::duration<double>(interval_seconds_),
+                 [this] { return stop_; });
+    if (stop_) return;
+  }
+}
+
+std::vector<prometheus::MetricFamily> Discovery::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  FamilyBuilder b("propmon_exporter_discovery_errors_total",
+                  "Config task discovery problems, by reason (pidfile "
+                  "unreadable, invalid or stale, pid not running, invalid or "
+                  "duplicate id, add failed).",
+                  prometheus::MetricType::Counter);
+  for (DiscoveryError e : kAllDiscoveryErrors) {
+    b.Add({{"reason", DiscoveryErrorName(e)}}, static_cast<double>(errors(e)));
+  }
+  b.MoveTo(&out);
+  return out;
+}
+
+}  // namespace propmon::exporter
