@@ -1,10 +1,15 @@
 #include "common/payload.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace propmon::payload {
 
@@ -160,15 +165,39 @@ inline size_t Utf8SeqLen(const char* p, const char* end) {
   return 0;
 }
 
+// The SWAR scans below read 8 bytes as one little-endian word; on a
+// big-endian machine they are skipped (the byte loops still run).
+constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+// Returns nonzero if any byte of `word` may be below 0x20, 0x7F, or at
+// least 0x80 (may flag more than that; never misses one).
+inline uint64_t MaybeNotPlainAscii(uint64_t word) {
+  uint64_t del = word ^ (kOnes * 0x7F);
+  return ((word - kOnes * 0x20) | (del - kOnes) | word) & kHighs;
+}
+
 // Label check on text already known to be valid UTF-8.
 inline bool LabelCharsOk(std::string_view s) {
   if (s.empty() || s.size() > kMaxLabelBytes) return false;
-  const auto* u = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = 0; i < s.size(); ++i) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  // Plain printable ASCII, 8 bytes at a time.
+  while (end - p >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    if (MaybeNotPlainAscii(word) != 0) break;
+    p += 8;
+  }
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  size_t n = static_cast<size_t>(end - p);
+  for (size_t i = 0; i < n; ++i) {
     unsigned char c = u[i];
     if (c < 0x20 || c == 0x7F) return false;
     // C1 controls U+0080..U+009F are encoded C2 80..C2 9F.
-    if (c == 0xC2 && i + 1 < s.size() && u[i + 1] <= 0x9F) return false;
+    if (c == 0xC2 && i + 1 < n && u[i + 1] <= 0x9F) return false;
   }
   return true;
 }
@@ -185,6 +214,14 @@ bool IsValidLabel(std::string_view value) {
   const char* p = value.data();
   const char* end = p + value.size();
   while (p < end) {
+    if (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, 8);
+      if ((word & kHighs) == 0) {
+        p += 8;
+        continue;
+      }
+    }
     if (static_cast<unsigned char>(*p) < 0x80) {
       ++p;
       continue;
@@ -432,6 +469,68 @@ void AppendUtf8(std::string* out, uint32_t cp) {
   }
 }
 
+// Returns a mask with the high bit set in each byte of `word` (read little
+// endian) that is '"', '\\', below 0x20 or at least 0x80. Bytes above the
+// first flagged one may be flagged wrongly (borrows), never the first one,
+// so the lowest set bit always points at the first byte to look at.
+inline uint64_t SpecialMask(uint64_t word) {
+  uint64_t quote = word ^ (kOnes * '"');
+  uint64_t backslash = word ^ (kOnes * '\\');
+  uint64_t control = (word - kOnes * 0x20) & ~word;
+  uint64_t is_quote = (quote - kOnes) & ~quote;
+  uint64_t is_backslash = (backslash - kOnes) & ~backslash;
+  return (control | is_quote | is_backslash | word) & kHighs;
+}
+
+constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                             1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                             1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+constexpr uint64_t kPow10Int[] = {1,      10,      100,      1000,     10000,
+                                  100000, 1000000, 10000000, 100000000};
+
+// Reads a run of decimal digits at *q (at least one), 8 at a time where the
+// input allows, folding them into *mantissa (which wraps harmlessly past 19
+// digits; the caller then uses from_chars). Returns how many were read.
+inline int ReadDigits(const char** q, const char* end, uint64_t* mantissa) {
+  const char* const start = *q;
+  const char* p = start;
+  uint64_t m = *mantissa;
+  while (kLittleEndian && end - p >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    // A byte is a digit iff its high nibble is 3 both before and after
+    // adding 6 (0x30..0x39 -> 0x36..0x3F). Carries only go upward, from a
+    // non-digit byte, so the lowest flagged byte is the first non-digit.
+    uint64_t bad = ((word & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
+                   (((word + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^
+                    0x3030303030303030ULL);
+    int n = bad == 0 ? 8 : __builtin_ctzll(bad) / 8;
+    if (n == 0) break;
+    // Digits to values; move them to the top bytes (leading zeros below),
+    // then combine 8 little-endian digit bytes into one number.
+    uint64_t v = (word - 0x3030303030303030ULL) << (8 * (8 - n));
+    v = v * 10 + (v >> 8);
+    v = (((v & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+         (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >>
+        32;
+    m = m * kPow10Int[n] + v;
+    p += n;
+    if (n < 8) {
+      *q = p;
+      *mantissa = m;
+      return static_cast<int>(p - start);
+    }
+  }
+  while (p < end && IsDigit(*p)) {
+    m = m * 10 + static_cast<uint64_t>(*p - '0');
+    ++p;
+  }
+  *q = p;
+  *mantissa = m;
+  return static_cast<int>(p - start);
+}
+
 class Reader {
  public:
   Reader(std::string_view text, int max_depth)
@@ -457,12 +556,9 @@ class Reader {
 
   // Returns the next non-whitespace byte without consuming it, or '\0' at
   // the end (a NUL byte in the input is never valid where it is checked).
-  char Peek() {
-    while (p_ < end_ &&
-           (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
-      ++p_;
-    }
-    return p_ < end_ ? *p_ : '\0';
+  __attribute__((always_inline)) char Peek() {
+    if (p_<end_&& static_cast<unsigned char>(*p_)> ' ') return *p_;
+    return SkipWhitespace();
   }
   bool AtEnd() {
     Peek();
@@ -474,11 +570,70 @@ class Reader {
   // Sets *bad_utf8 when the string holds invalid UTF-8 (raw, or a lone
   // surrogate escape); the string is still consumed. Returns false on a
   // syntax error.
-  bool String(std::string_view* out, std::string* scratch, bool* bad_utf8) {
+  __attribute__((always_inline)) bool String(std::string_view* out,
+                                             std::string* scratch,
+                                             bool* bad_utf8) {
+#if defined(__SSE2__)
+    // Fast path: a plain string that ends within the next 16 bytes.
+    if (end_ - p_ >= 17) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + 1));
+      __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+      __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+      __m128i other = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+      int special = _mm_movemask_epi8(
+          _mm_or_si128(_mm_or_si128(quote, backslash), other));
+      int quotes = _mm_movemask_epi8(quote);
+      if (special != 0 && (special & -special) == (quotes & -quotes)) {
+        int len = __builtin_ctz(static_cast<unsigned>(special));
+        if (out != nullptr) *out = std::string_view(p_ + 1, len);
+        p_ += len + 2;
+        *bad_utf8 = false;
+        return true;
+      }
+    }
+#endif
+    return StringSlow(out, scratch, bad_utf8);
+  }
+
+  __attribute__((noinline)) bool StringSlow(std::string_view* out,
+                                            std::string* scratch,
+                                            bool* bad_utf8) {
     ++p_;
     const char* start = p_;
     *bad_utf8 = false;
     for (;;) {
+      // Skip plain ASCII 16 (SSE2) or 8 (SWAR) bytes at a time; stop at the
+      // first byte that needs a look: '"', '\\', a control or a non-ASCII
+      // byte (the lowest flagged byte is exact, see SpecialMask).
+#if defined(__SSE2__)
+      while (end_ - p_ >= 16) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
+        __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+        __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+        // Signed: catches 0x00..0x1F and 0x80..0xFF at once.
+        __m128i other = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        int mask = _mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(quote, backslash), other));
+        if (mask != 0) {
+          p_ += __builtin_ctz(static_cast<unsigned>(mask));
+          goto look;
+        }
+        p_ += 16;
+      }
+#endif
+      while (kLittleEndian && end_ - p_ >= 8) {
+        uint64_t word;
+        std::memcpy(&word, p_, 8);
+        uint64_t mask = SpecialMask(word);
+        if (mask != 0) {
+          p_ += __builtin_ctzll(mask) / 8;
+          break;
+        }
+        p_ += 8;
+      }
+#if defined(__SSE2__)
+    look:
+#endif
       if (p_ >= end_) return Fail("unterminated string");
       auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
@@ -600,25 +755,64 @@ class Reader {
   bool Number(double* out, bool* out_of_range) {
     const char* start = p_;
     *out_of_range = false;
-    if (p_ < end_ && *p_ == '-') ++p_;
-    if (p_ >= end_) return Fail("invalid number");
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    // While scanning, collect the decimal mantissa and exponent so that the
+    // common case (at most 19 digits, a value exactly representable after
+    // one multiplication or division by an exact power of ten: Clinger's
+    // fast path) needs no from_chars.
+    uint64_t mantissa = 0;
+    int digits = 0;  // digits accumulated into mantissa
+    int exp10 = 0;
+    bool negative = false;
+    const char* q = p_;
+    const char* end = end_;
+    if (q < end && *q == '-') {
+      negative = true;
+      ++q;
+    }
+    if (q >= end) return Fail("invalid number");
+    if (*q == '0') {
+      ++q;
+    } else if (*q >= '1' && *q <= '9') {
+      digits = ReadDigits(&q, end, &mantissa);
     } else {
       return Fail("invalid number");
     }
-    if (p_ < end_ && *p_ == '.') {
-      ++p_;
-      if (p_ >= end_ || !IsDigit(*p_)) return Fail("invalid number");
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    if (q < end && *q == '.') {
+      ++q;
+      if (q >= end || !IsDigit(*q)) {
+        p_ = q;
+        return Fail("invalid number");
+      }
+      int n = ReadDigits(&q, end, &mantissa);
+      digits += n;
+      exp10 -= n;
     }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ >= end_ || !IsDigit(*p_)) return Fail("invalid number");
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    if (q < end && (*q == 'e' || *q == 'E')) {
+      ++q;
+      bool exp_negative = false;
+      if (q < end && (*q == '+' || *q == '-')) {
+        exp_negative = *q == '-';
+        ++q;
+      }
+      if (q >= end || !IsDigit(*q)) {
+        p_ = q;
+        return Fail("invalid number");
+      }
+      int e = 0;
+      while (q < end && IsDigit(*q)) {
+        if (e < 100000) e = e * 10 + (*q - '0');
+        ++q;
+      }
+      exp10 += exp_negative ? -e : e;
+    }
+    p_ = q;
+    // digits <= 19 means the mantissa did not overflow.
+    if (digits <= 19 && mantissa <= (uint64_t{1} << 53) && exp10 >= -22 &&
+        exp10 <= 22) {
+      double v = static_cast<double>(mantissa);
+      v = exp10 < 0 ? v / kPow10[-exp10] : v * kPow10[exp10];
+      *out = (negative && v != 0) ? -v : v;  // no -0
+      return true;
     }
     double v = 0;
     auto r = std::from_chars(start, p_, v);
@@ -778,6 +972,14 @@ class Reader {
   std::string* value_scratch() { return &value_scratch_; }
 
  private:
+  __attribute__((noinline)) char SkipWhitespace() {
+    while (p_ < end_ &&
+           (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
+      ++p_;
+    }
+    return p_ < end_ ? *p_ : '\0';
+  }
+
   int Hex4() {
     if (end_ - p_ < 4) return -1;
     int v = 0;
@@ -874,13 +1076,49 @@ constexpr NumField kMemoryFields[] = {
 #undef PROPMON_FIELD
 #undef PROPMON_LEGACY
 
+// Compares n bytes with overlapping word loads (both ranges hold n bytes).
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  auto eq8 = [](const char* x, const char* y) {
+    uint64_t u, v;
+    std::memcpy(&u, x, 8);
+    std::memcpy(&v, y, 8);
+    return u == v;
+  };
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (!eq8(a + i, b + i)) return false;
+    }
+    return eq8(a + n - 8, b + n - 8);
+  }
+  if (n >= 4) {
+    uint32_t u0, v0, u1, v1;
+    std::memcpy(&u0, a, 4);
+    std::memcpy(&v0, b, 4);
+    std::memcpy(&u1, a + n - 4, 4);
+    std::memcpy(&v1, b + n - 4, 4);
+    return u0 == v0 && u1 == v1;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+inline bool KeyIs(const NumField& f, std::string_view key) {
+  return f.key.size() == key.size() &&
+         SameBytes(f.key.data(), key.data(), key.size());
+}
+
+// Finds `key` in `fields`, trying first the entry after the last match
+// (senders write the fields in a fixed order).
 template <size_t N>
 inline const NumField* FindField(const NumField (&fields)[N],
-                                 std::string_view key) {
-  for (const NumField& f : fields) {
-    if (f.key.size() == key.size() &&
-        std::memcmp(f.key.data(), key.data(), key.size()) == 0) {
-      return &f;
+                                 std::string_view key, size_t* hint) {
+  if (*hint < N && KeyIs(fields[*hint], key)) return &fields[(*hint)++];
+  for (size_t i = 0; i < N; ++i) {
+    if (KeyIs(fields[i], key)) {
+      *hint = i + 1;
+      return &fields[i];
     }
   }
   return nullptr;
@@ -910,7 +1148,8 @@ class Decoder {
   Decoder(std::string_view payload, const DecodeOptions& options, Decoded* d)
       : r_(payload, kMaxDepth), options_(options), d_(d) {}
 
-  Result<Decoded> Run(MessageKind kind) {
+  // Decodes into *d; returns the error if the payload is unusable.
+  std::optional<Error> Run(MessageKind kind) {
     d_->kind = kind;
     char c = r_.Peek();
     if (c == '\0' && r_.AtEnd()) {
@@ -947,7 +1186,7 @@ class Decoder {
       return Error{Reason::kMissingField,
                    std::string("missing field ") + missing_};
     }
-    return std::move(*d_);
+    return std::nullopt;
   }
 
  private:
@@ -969,8 +1208,9 @@ class Decoder {
   void Skip(int depth) { r_.SkipValue(depth); }
 
   // Reads a number for `slot`, or records why not.
-  void ReadNumber(int depth, const char* object, const NumField& f,
-                  std::optional<double>* const* slots, SeenMask* mask) {
+  __attribute__((always_inline)) void ReadNumber(
+      int depth, const char* object, const NumField& f,
+      std::optional<double>* const* slots, SeenMask* mask) {
     uint32_t bit = 1u << f.slot;
     std::optional<double>* slot = slots[f.slot];
     if (f.legacy) d_->legacy_names = true;
@@ -1014,8 +1254,9 @@ class Decoder {
   void NumberObject(int depth, const char* object, const NumField (&fields)[N],
                     std::optional<double>* const* slots, SeenMask* mask,
                     Other&& other) {
+    size_t hint = 0;
     r_.Object(depth, [&](std::string_view key) {
-      if (const NumField* f = FindField(fields, key)) {
+      if (const NumField* f = FindField(fields, key, &hint)) {
         ReadNumber(depth, object, *f, slots, mask);
       } else if (!other(key, depth)) {
         Skip(depth);
@@ -1517,9 +1758,12 @@ Result<Decoded> Decode(MessageKind kind, std::string_view payload,
                                         " bytes exceeds the limit of " +
                                         std::to_string(options.max_bytes)};
   }
-  Decoded d;
-  Decoder decoder(payload, options, &d);
-  return decoder.Run(kind);
+  Result<Decoded> result{Decoded{}};
+  Decoder decoder(payload, options, &result.value());
+  if (std::optional<Error> error = decoder.Run(kind)) {
+    result = std::move(*error);
+  }
+  return result;
 }
 
 Result<Decoded> DecodeMessage(std::string_view topic, std::string_view payload,

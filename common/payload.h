@@ -294,6 +294,11 @@ enum class Problem {
   kInvalid,      // an unparseable timestamp
   kLabelInvalid  // a namespace that fails IsValidLabel
 };
+inline constexpr std::array<Problem, 6> kAllProblems = {
+    Problem::kWrongType, Problem::kNegative, Problem::kOutOfRange,
+    Problem::kDuplicate, Problem::kInvalid,  Problem::kLabelInvalid};
+// Returns "wrong_type", "negative", "out_of_range", "duplicate", "invalid"
+// or "label_invalid" (bounded: usable as a label value).
 const char* ProblemName(Problem problem);
 
 struct FieldProblem {
