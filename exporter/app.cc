@@ -382,8 +382,8 @@ int RunMain(const std::vector<std::string>& args) {
       TaskSample s;
       SampleErrors errs;
       SystemClock* c = SystemClock::Get();
-      peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s,
-                          &errs);
+      peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(),
+                          std::nullopt, &s, &errs);
       peaks.OnSample(TaskInfo{}, s);
       monitor.RunOnce(true);
       waitpid(child, &wait_status, 0);
@@ -392,8 +392,8 @@ int RunMain(const std::vector<std::string>& args) {
     TaskSample s;
     SampleErrors errs;
     SystemClock* c = SystemClock::Get();
-    if (peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(), &s,
-                            &errs)) {
+    if (peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(),
+                            std::nullopt, &s, &errs)) {
       peaks.OnSample(TaskInfo{}, s);
     }
   }

@@ -240,10 +240,15 @@ double TaskMonitor::RunOnce(bool force) {
   }
 
   SampleErrors errors;
+  std::optional<double> uptime;
+  if (!due.empty()) {
+    auto up = reader_->ReadUptime();
+    if (up.ok()) uptime = *up;
+  }
   for (auto& e : due) {
     TaskSample sample;
     bool alive = e->sampler->Sample(reader_.get(), e->spec.profile, now,
-                                    now_mono, &sample, &errors);
+                                    now_mono, uptime, &sample, &errors);
     TaskInfo info;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -260,12 +265,12 @@ double TaskMonitor::RunOnce(bool force) {
         e->ended_at = now;
         e->ended_mono = now_mono;
       }
-      info = InfoLocked(*e);
+      if (!observers.empty()) info = InfoLocked(*e);
     }
     samples_total_.fetch_add(1);
     for (TaskObserver* o : observers) o->OnSample(info, sample);
     if (!alive) {
-      PM_LOG(kInfo) << "task ended id=" << info.spec.id;
+      PM_LOG(kInfo) << "task ended id=" << e->spec.id;
       for (TaskObserver* o : observers) o->OnEnded(info);
     }
   }

@@ -5,6 +5,7 @@
 #define PROPMON_EXPORTER_TASK_MONITOR_H_
 
 #include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 #include <sys/types.h>
 
 #include <atomic>

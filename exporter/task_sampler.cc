@@ -25,7 +25,8 @@ TaskSampler::TaskSampler(pid_t root_pid, bool include_children,
       host_netns_(std::move(host_netns)) {}
 
 bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
-                         double now_unix, double now_mono, TaskSample* out,
+                         double now_unix, double now_mono,
+                         std::optional<double> host_uptime, TaskSample* out,
                          SampleErrors* errors) {
   *out = TaskSample();
   out->timestamp = now_unix;
@@ -215,9 +216,8 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
   }
   if (root_start_ticks_) {
     double since_boot = static_cast<double>(*root_start_ticks_) / ClockTicks();
-    if (alive) {
-      auto up = reader->ReadUptime();
-      if (up.ok()) out->uptime_seconds = std::max(0.0, *up - since_boot);
+    if (alive && host_uptime) {
+      out->uptime_seconds = std::max(0.0, *host_uptime - since_boot);
     }
     // From the boot time (whole seconds), so it stays constant while the
     // task lives: changes() over it counts restarts.

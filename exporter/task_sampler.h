@@ -54,8 +54,11 @@ class TaskSampler {
   // Samples the task now. Returns false when none of its processes is alive
   // any more (the task has ended); *sample then holds the final values
   // (counters as last seen, gauges absent).
+  // `host_uptime` is /proc/uptime read once per pass (nullopt when it could
+  // not be read; uptime is then absent).
   bool Sample(ProcReader* reader, const MonitoringProfile& profile,
-              double now_unix, double now_mono, TaskSample* sample,
+              double now_unix, double now_mono,
+              std::optional<double> host_uptime, TaskSample* sample,
               SampleErrors* errors);
 
   pid_t root_pid() const { return root_pid_; }
