@@ -68,6 +68,7 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
   std::string r(dir);
   while (!r.empty() && r.back() == '/') r.pop_back();
   while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+  if (name.empty()) return r.empty() ? "/" : r;
   r.push_back('/');
   r.append(name);
   return r;

@@ -28,7 +28,7 @@ bool ParseU64(std::string_view s, uint64_t* out);
 bool ParseI64(std::string_view s, int64_t* out);
 bool ParseDouble(std::string_view s, double* out);
 
-// Joins `dir` and `name` with exactly one '/'.
+// Joins `dir` and `name` with exactly one '/' ("/host" + "/" is "/host").
 std::string JoinPath(std::string_view dir, std::string_view name);
 
 }  // namespace propmon::exporter
