@@ -811,7 +811,8 @@ class Reader {
         exp10 <= 22) {
       double v = static_cast<double>(mantissa);
       v = exp10 < 0 ? v / kPow10[-exp10] : v * kPow10[exp10];
-      *out = (negative && v != 0) ? -v : v;  // no -0
+      if (negative && mantissa != 0) v = -v;  // no -0
+      *out = v;
       return true;
     }
     double v = 0;
