@@ -54,6 +54,8 @@ struct Malformed {
   R want;
 };
 
+void PrintTo(const Malformed& c, std::ostream* os) { *os << c.name; }
+
 std::vector<Malformed> MalformedCases() {
   std::string big = Task("\"pad\":\"" + std::string(70000, 'x') + "\"");
   return {

@@ -237,6 +237,8 @@ struct VariantCase {
   std::function<void(const Decoded&)> check;
 };
 
+void PrintTo(const VariantCase& c, std::ostream* os) { *os << c.file; }
+
 void ExpectTask(const Decoded& d, const char* task, const char* proplet) {
   ASSERT_NE(d.As<TaskMetrics>(), nullptr);
   EXPECT_EQ(d.As<TaskMetrics>()->task_id, task);
