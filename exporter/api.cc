@@ -17,31 +17,6 @@ constexpr size_t kMaxLimit = 1000;
 constexpr char kTasksPath[] = "/api/v1/tasks";
 constexpr char kTaskPrefix[] = "/api/v1/tasks/";
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes; nullopt on a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 // A non-negative decimal integer; nullopt otherwise.
 std::optional<size_t> ParseCount(std::string_view s) {
   if (s.empty() || s.size() > 20) return std::nullopt;
@@ -152,36 +127,31 @@ class TaskApi {
   }
 
   HttpResponse Item(const HttpRequest& req) {
+    // The server hands us the path percent-decoded: an id may hold '/', and
+    // "/metrics" at the end always means the history.
     std::string_view rest =
         std::string_view(req.path).substr(sizeof(kTaskPrefix) - 1);
-    bool metrics = false;
-    size_t slash = rest.find('/');
-    if (slash != std::string_view::npos) {
-      if (rest.substr(slash) != "/metrics") {
-        return HttpResponse::JsonError(404, "not found");
-      }
-      metrics = true;
-      rest = rest.substr(0, slash);
-    }
-    auto id = PercentDecode(rest);
-    if (!id)
-      return HttpResponse::JsonError(400, "id: invalid percent-encoding");
-    if (id->empty()) return HttpResponse::JsonError(404, "not found");
+    static constexpr std::string_view kMetrics = "/metrics";
+    bool metrics = rest.size() > kMetrics.size() &&
+                   rest.substr(rest.size() - kMetrics.size()) == kMetrics;
+    if (metrics) rest.remove_suffix(kMetrics.size());
+    if (rest.empty()) return HttpResponse::JsonError(404, "not found");
+    std::string id(rest);
     bool get = req.method == "GET" || req.method == "HEAD";
     if (metrics) {
       if (!get) return MethodNotAllowed("GET, HEAD");
-      return Metrics(req, *id);
+      return Metrics(req, id);
     }
     if (get) {
-      auto info = monitor_->GetTask(*id);
-      if (!info) return NotFound(*id);
+      auto info = monitor_->GetTask(id);
+      if (!info) return NotFound(id);
       return JsonResponse(200, TaskToJson(*info, PropletId()));
     }
     if (req.method == "DELETE") {
-      auto info = monitor_->GetTask(*id);
-      Status s = monitor_->RemoveTask(*id);
-      if (!s.ok()) return NotFound(*id);
-      json j = {{"deleted", *id}};
+      auto info = monitor_->GetTask(id);
+      Status s = monitor_->RemoveTask(id);
+      if (!s.ok()) return NotFound(id);
+      json j = {{"deleted", id}};
       if (info) j["task"] = TaskToJson(*info, PropletId());
       return JsonResponse(200, j);
     }

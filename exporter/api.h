@@ -7,7 +7,8 @@
 //                                        manager page format
 //   GET    /api/v1/system                system information
 // Every error is JSON {"error": "..."} naming the bad field. Task ids in
-// paths are percent-decoded (an id holding '/' is written %2F).
+// paths are percent-decoded; an id may hold '/', and a path ending in
+// "/metrics" is always the history of the id before it.
 //
 // Handlers run on the HTTP server's threads; they are thread-safe and never
 // throw (TaskMonitor is thread-safe; CollectSystemInfo never throws).

@@ -13,6 +13,9 @@
 
 #include "common/flags.h"
 #include "common/log.h"
+#include "exporter/api.h"
+#include "exporter/config.h"
+#include "exporter/discovery.h"
 #include "exporter/procfs.h"
 
 #ifndef PROPMON_VERSION
@@ -164,33 +167,55 @@ int ExporterMain(const std::vector<std::string>& args) {
               << flags.positional()[0] << "\" (subcommands: run)\n";
     return 2;
   }
-  auto globals = GlobalsFromEnv();
-  if (!globals.ok()) {
-    std::cerr << "propmon-exporter: " << globals.status().message() << "\n";
+  // The config file and the PROPLET_* environment (docs/configuration.md).
+  auto config = LoadConfig(flags.Get("config.file"));
+  if (!config.ok()) {
+    std::cerr << "propmon-exporter: " << config.status().message() << "\n";
     return 2;
   }
   sigset_t sigs = BlockSignals();
 
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
-  mo.proplet_id = ResolvePropletId(flags);
-  mo.globals = *globals;
+  mo.proplet_id = flags.IsSet("proplet-id") || config->proplet_id.empty()
+                      ? ResolvePropletId(flags)
+                      : config->proplet_id;
+  mo.globals = config->Globals();
   TaskMonitor monitor(mo);
   BuildInfoCollector build_info;
   MetricsEndpoint metrics;
   metrics.Add(&build_info);
   metrics.Add(&monitor);
   ExporterHttp http(&monitor, &metrics);
-  st = http.Start(flags.Get("web.listen-address"));
+  RegisterTaskApi(http.server(), &monitor,
+                  TaskApiOptions{config->default_profile});
+  SysInfoOptions sysinfo;
+  sysinfo.procfs = mo.procfs;
+  sysinfo.sysfs = flags.Get("path.sysfs");
+  sysinfo.privacy = config->privacy;
+  sysinfo.proplet_id = mo.proplet_id;
+  RegisterSystemApi(http.server(), sysinfo);
+  std::unique_ptr<Discovery> discovery;
+  if (!config->tasks.empty()) {
+    discovery = std::make_unique<Discovery>(
+        std::move(config->tasks), &monitor,
+        Discovery::Options{mo.procfs, config->discovery_interval_seconds});
+    metrics.Add(discovery.get());
+  }
+  std::string listen =
+      flags.IsSet("web.listen-address") || config->listen_address.empty()
+          ? flags.Get("web.listen-address")
+          : config->listen_address;
+  st = http.Start(listen);
   if (!st.ok()) {
     PM_LOG(kError) << st.message();
     return 1;
   }
   monitor.Start();
+  if (discovery) discovery->Start();
   http.SetReady(true);
   PM_LOG(kInfo) << "propmon-exporter " << Version() << " listening on "
-                << flags.Get("web.listen-address")
-                << " proplet_id=" << mo.proplet_id;
+                << listen << " proplet_id=" << mo.proplet_id;
   while (true) {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -203,6 +228,7 @@ int ExporterMain(const std::vector<std::string>& args) {
   PM_LOG(kInfo) << "shutting down";
   http.SetReady(false);
   http.Stop();
+  if (discovery) discovery->Stop();
   monitor.Stop();
   return 0;
 }

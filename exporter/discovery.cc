@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -343,6 +344,7 @@ struct Discovery::Proc {
   uint64_t start = 0;
   char state = '?';
   std::string comm;
+  int depth = 0;  // Ancestors among the listed processes.
 
   bool argv_loaded = false;
   std::vector<std::string> argv;
@@ -440,7 +442,8 @@ bool Discovery::Matches(const TaskRule& rule, std::optional<pid_t> target,
       auto exe = reader_->ReadExe(p->pid);
       if (exe.ok()) p->exe = StripDeleted(*exe);
     }
-    std::string_view argv0 = p->argv.empty() ? "" : p->argv[0];
+    std::string_view argv0;
+    if (!p->argv.empty()) argv0 = p->argv[0];
     bool any = false;
     for (const auto& name : rule.exe) {
       if (name.find('/') != std::string::npos) {
@@ -509,9 +512,27 @@ int Discovery::RunOnce() {
     p.comm = std::move(st->comm);
     procs.push_back(std::move(p));
   }
-  // Parents start before their children: one pass sees roots first.
+  // Parents before their children, so that one pass sees roots first: by
+  // start time, then depth in the process tree (a child can start in the
+  // same clock tick as its parent).
+  {
+    std::unordered_map<pid_t, pid_t> parent;
+    parent.reserve(procs.size());
+    for (const Proc& p : procs) parent[p.pid] = p.ppid;
+    for (Proc& p : procs) {
+      pid_t cur = p.ppid;
+      while (cur > 0 && p.depth < kMaxAncestry) {
+        auto it = parent.find(cur);
+        if (it == parent.end()) break;
+        ++p.depth;
+        cur = it->second;
+      }
+    }
+  }
   std::sort(procs.begin(), procs.end(), [](const Proc& a, const Proc& b) {
-    return a.start != b.start ? a.start < b.start : a.pid < b.pid;
+    if (a.start != b.start) return a.start < b.start;
+    if (a.depth != b.depth) return a.depth < b.depth;
+    return a.pid < b.pid;
   });
   std::unordered_map<pid_t, size_t> index;
   index.reserve(procs.size());
@@ -655,18 +676,34 @@ int Discovery::RunOnce() {
 
 void Discovery::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
+  if (running_) return;
   stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 << 20);
+  auto entry = [](void* self) -> void* {
+    static_cast<Discovery*>(self)->Loop();
+    return nullptr;
+  };
+  int rc = pthread_create(&thread_, &attr, entry, this);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    PM_LOG(kError) << "discovery: cannot start its thread: " << strerror(rc);
+    return;
+  }
+  running_ = true;
 }
 
 void Discovery::Stop() {
+  bool join = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    join = running_;
+    running_ = false;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (join) pthread_join(thread_, nullptr);
 }
 
 void Discovery::Loop() {

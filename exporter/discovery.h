@@ -19,6 +19,7 @@
 #define PROPMON_EXPORTER_DISCOVERY_H_
 
 #include <prometheus/collectable.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <array>
@@ -33,7 +34,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -64,8 +64,9 @@ StatusOr<RewrittenPattern> RewriteNamedGroups(std::string_view pattern);
 class NamedRegex {
  public:
   // At most this many bytes of the subject are searched: libstdc++'s regex
-  // executor recurses per character, and a process can make its command
-  // line as long as it likes.
+  // executor recurses per character (about 1 KiB of stack per character for
+  // `(a|b)*`), and a process can make its command line as long as it likes.
+  // Discovery's thread has a 64 MiB stack for this.
   static constexpr size_t kMaxSubjectBytes = 4096;
 
   // InvalidArgument with std::regex's message when the pattern is invalid.
@@ -227,7 +228,9 @@ class Discovery : public prometheus::Collectable {
   std::mutex mu_;  // Guards stop_.
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread thread_;
+  // The pass thread runs with a large stack (see NamedRegex).
+  pthread_t thread_{};
+  bool running_ = false;
 };
 
 }  // namespace propmon::exporter

@@ -1,0 +1,413 @@
+#include "exporter/api.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+#include "exporter/task_monitor.h"
+#include "tests/testutil/testutil.h"
+
+namespace propmon::exporter {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testutil::Http;
+using testutil::HttpResult;
+using testutil::Subprocess;
+using namespace std::chrono_literals;
+
+const std::regex kRfc3339(
+    R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))");
+
+class TaskApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TaskMonitor::Options o;
+    o.proplet_id = "node-7";
+    o.clock = &clock_;
+    monitor_ = std::make_unique<TaskMonitor>(o);
+    TaskApiOptions api;
+    api.default_profile = default_profile_;
+    RegisterTaskApi(&server_, monitor_.get(), api);
+    HttpServer::Options so;
+    so.listen_address = "127.0.0.1:0";
+    ASSERT_TRUE(server_.Start(so).ok());
+    port_ = server_.port();
+    ASSERT_TRUE(worker_.Start({testutil::TestHelperBinary(), "sleep", "30"}));
+    pid_ = std::to_string(worker_.pid());
+  }
+  void TearDown() override { server_.Stop(); }
+
+  HttpResult Post(const std::string& body) {
+    return Http(port_, "POST", "/api/v1/tasks", body,
+                {"Content-Type: application/json"});
+  }
+  static json Body(const HttpResult& r) {
+    return json::parse(r.body, nullptr, false);
+  }
+  // Asserts a JSON error response whose message starts with `want`.
+  static void ExpectError(const HttpResult& r, int status,
+                          const std::string& want) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_THAT(
+        r.headers.count("content-type") ? r.headers.at("content-type") : "",
+        StartsWith("application/json"));
+    json j = Body(r);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    ASSERT_TRUE(j.contains("error")) << r.body;
+    EXPECT_THAT(j["error"].get<std::string>(), StartsWith(want)) << r.body;
+  }
+
+  std::optional<MonitoringProfile> default_profile_;
+  FakeClock clock_;
+  std::unique_ptr<TaskMonitor> monitor_;
+  HttpServer server_;
+  int port_ = 0;
+  Subprocess worker_;
+  std::string pid_;
+};
+
+TEST_F(TaskApiTest, RegistersTheSeedTaskJsonPlusPid) {
+  auto r = Post(R"({"id": "550e8400-e29b-41d4-a716-446655440001",
+      "functionName": "compute", "imageURL": "registry.example.com/c:v1",
+      "params": [10, 20], "daemon": false,
+      "monitoringProfile": {"enabled": true, "interval": 5, "history_size": 50,
+                            "collect_network_io": false},
+      "env": {"MODE": "fast"}, "pid": )" +
+                pid_ + "}");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.headers["location"],
+            "/api/v1/tasks/550e8400-e29b-41d4-a716-446655440001");
+  json j = Body(r);
+  EXPECT_EQ(j["id"], "550e8400-e29b-41d4-a716-446655440001");
+  EXPECT_EQ(j["name"], "compute");
+  EXPECT_EQ(j["daemon"], false);
+  EXPECT_EQ(j["pid"], worker_.pid());
+  EXPECT_EQ(j["state"], "running");
+  EXPECT_EQ(j["source"], "api");
+  EXPECT_EQ(j["include_children"], true);
+  EXPECT_EQ(j["env"], json({{"MODE", "fast"}}));
+  // The resolved profile: given fields, the rest from `standard`.
+  EXPECT_EQ(j["profile"]["name"], "custom");
+  EXPECT_EQ(j["profile"]["interval"], 5);
+  EXPECT_EQ(j["profile"]["history_size"], 50);
+  EXPECT_EQ(j["profile"]["collect_network_io"], false);
+  EXPECT_EQ(j["profile"]["collect_disk_io"], true);
+  EXPECT_TRUE(std::regex_match(j["registered_at"].get<std::string>(), kRfc3339))
+      << j["registered_at"];
+  EXPECT_TRUE(j["last_sample"].is_null());
+
+  // What GET returns is what POST said was stored.
+  auto g =
+      Http(port_, "GET", "/api/v1/tasks/550e8400-e29b-41d4-a716-446655440001");
+  ASSERT_EQ(g.status, 200);
+  EXPECT_EQ(Body(g), j);
+}
+
+TEST_F(TaskApiTest, NameAndPresetProfileAndDaemonDefault) {
+  auto r = Post(R"({"id": "a", "name": "n", "functionName": "f",
+      "monitoring_profile": "intensive", "pid": )" +
+                pid_ + "}");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["name"], "n");
+  EXPECT_EQ(Body(r)["profile"]["name"], "intensive");
+  r = Post(R"({"id": "d", "daemon": true, "pid": )" + pid_ + "}");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["profile"]["name"], "daemon");
+  r = Post(R"({"id": "s", "pid": )" + pid_ + R"(, "include_children": false})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["profile"]["name"], "standard");
+  EXPECT_EQ(Body(r)["include_children"], false);
+  EXPECT_EQ(Body(r)["name"], "");
+}
+
+TEST_F(TaskApiTest, ErrorsNameTheField) {
+  std::string p = pid_;
+  struct Case {
+    std::string body;
+    int status;
+    std::string want;
+  } cases[] = {
+      {"", 400, "body: empty"},
+      {"{\"id\": ", 400, "body: invalid JSON: parse error"},
+      {"[1, 2]", 400, "body: must be a JSON object"},
+      {"{\"pid\": " + p + "}", 400, "id: required"},
+      {"{\"id\": 5, \"pid\": " + p + "}", 400, "id: must be a string"},
+      {"{\"id\": \"\", \"pid\": " + p + "}", 400, "id: must be 1 to 256 bytes"},
+      {"{\"id\": \"a\\u0001b\", \"pid\": " + p + "}", 400,
+       "id: must be 1 to 256 bytes"},
+      {"{\"id\": \"a\"}", 400, "pid: required"},
+      {"{\"id\": \"a\", \"pid\": \"" + p + "\"}", 400,
+       "pid: must be a positive integer"},
+      {"{\"id\": \"a\", \"pid\": -3}", 400, "pid: must be a positive integer"},
+      {"{\"id\": \"a\", \"pid\": 1.5}", 400, "pid: must be a positive integer"},
+      {"{\"id\": \"a\", \"pid\": 99999999999}", 400,
+       "pid: must be a positive integer"},
+      {"{\"id\": \"a\", \"pid\": 2147483647}", 400,
+       "pid: process 2147483647 is not running"},
+      {"{\"id\": \"a\", \"daemon\": \"yes\", \"pid\": " + p + "}", 400,
+       "daemon: must be true or false"},
+      {"{\"id\": \"a\", \"functionName\": 3, \"pid\": " + p + "}", 400,
+       "functionName: must be a string"},
+      {"{\"id\": \"a\", \"env\": {\"K\": 1}, \"pid\": " + p + "}", 400,
+       "env.K: must be a string"},
+      {"{\"id\": \"a\", \"env\": [], \"pid\": " + p + "}", 400,
+       "env: must be an object of strings"},
+      {"{\"id\": \"a\", \"monitoringProfile\": {\"interval\": 0}, \"pid\": " +
+           p + "}",
+       400, "monitoringProfile.interval: must be an integer between 1 and 120"},
+      {"{\"id\": \"a\", \"monitoring_profile\": {\"history_size\": -1}, "
+       "\"pid\": " +
+           p + "}",
+       400, "monitoring_profile.history_size: must be between 0 and"},
+      {"{\"id\": \"a\", \"monitoring_profile\": {\"colour\": 1}, \"pid\": " +
+           p + "}",
+       400, "monitoring_profile.colour: unknown field"},
+      {"{\"id\": \"a\", \"monitoring_profile\": \"turbo\", \"pid\": " + p + "}",
+       400, "monitoring_profile: unknown monitoring profile \"turbo\""},
+      {"{\"id\": \"a\", \"monitoring_profile\": \"minimal\", "
+       "\"monitoringProfile\": \"minimal\", \"pid\": " +
+           p + "}",
+       400, "monitoring_profile: give monitoring_profile or monitoringProfile"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    ExpectError(Post(c.body), c.status, c.want);
+  }
+  // Nothing was registered by any of them.
+  EXPECT_TRUE(monitor_->ListTasks().empty());
+}
+
+TEST_F(TaskApiTest, DuplicateIdIs409AndOversizedBodyIs413) {
+  std::string body = R"({"id": "dup", "pid": )" + pid_ + "}";
+  ASSERT_EQ(Post(body).status, 201);
+  ExpectError(Post(body), 409, "task \"dup\" already exists");
+  std::string big = R"({"id": "big", "pid": )" + pid_ + R"(, "params": ")" +
+                    std::string(70 * 1024, 'x') + "\"}";
+  ExpectError(Post(big), 413, "request body larger than");
+}
+
+TEST_F(TaskApiTest, ListGetAndDelete) {
+  Subprocess short_lived;
+  ASSERT_TRUE(short_lived.Start({testutil::TestHelperBinary(), "sleep", "30"}));
+  ASSERT_EQ(Post(R"({"id": "long", "pid": )" + pid_ + "}").status, 201);
+  ASSERT_EQ(Post(R"({"id": "short", "pid": )" +
+                 std::to_string(short_lived.pid()) + "}")
+                .status,
+            201);
+  monitor_->RunOnce(true);
+  short_lived.Signal(SIGKILL);
+  ASSERT_TRUE(short_lived.Wait(5s));
+  clock_.Advance(10);
+  monitor_->RunOnce(true);  // Notices the exit.
+
+  auto r = Http(port_, "GET", "/api/v1/tasks");
+  ASSERT_EQ(r.status, 200);
+  json j = Body(r);
+  EXPECT_EQ(j["total"], 2);
+  std::map<std::string, json> by_id;
+  for (const auto& t : j["tasks"]) by_id[t["id"]] = t;
+  ASSERT_EQ(by_id.size(), 2u);
+  EXPECT_EQ(by_id["long"]["state"], "running");
+  EXPECT_FALSE(by_id["long"].contains("ended_at"));
+  EXPECT_EQ(by_id["short"]["state"], "ended");
+  EXPECT_TRUE(std::regex_match(by_id["short"]["ended_at"].get<std::string>(),
+                               kRfc3339));
+  // The last sample, in the task_metrics layout.
+  const json& last = by_id["long"]["last_sample"];
+  ASSERT_TRUE(last.is_object()) << by_id["long"];
+  EXPECT_EQ(last["task_id"], "long");
+  EXPECT_EQ(last["proplet_id"], "node-7");
+  EXPECT_GT(last["metrics"]["memory_bytes"].get<double>(), 0);
+  EXPECT_EQ(by_id["long"]["samples"], 2);
+
+  auto missing = Http(port_, "GET", "/api/v1/tasks/nope");
+  ExpectError(missing, 404, "task \"nope\" not found");
+
+  auto del = Http(port_, "DELETE", "/api/v1/tasks/long");
+  ASSERT_EQ(del.status, 200) << del.body;
+  EXPECT_EQ(Body(del)["deleted"], "long");
+  EXPECT_EQ(Body(del)["task"]["id"], "long");
+  ExpectError(Http(port_, "GET", "/api/v1/tasks/long"), 404, "task \"long\"");
+  ExpectError(Http(port_, "DELETE", "/api/v1/tasks/long"), 404,
+              "task \"long\"");
+  // Monitoring stopped; the process was not touched.
+  EXPECT_TRUE(worker_.running());
+  EXPECT_EQ(Body(Http(port_, "GET", "/api/v1/tasks"))["total"], 1);
+}
+
+TEST_F(TaskApiTest, OddPathsAndMethods) {
+  ASSERT_EQ(Post(R"({"id": "a/b c", "pid": )" + pid_ + "}").status, 201);
+  auto r = Http(port_, "GET", "/api/v1/tasks/a%2Fb%20c");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["id"], "a/b c");
+  ASSERT_EQ(Http(port_, "GET", "/api/v1/tasks/a%2Fb%20c/metrics").status, 200);
+  // Decoded once: '/' may be written as is, and '%' stays a '%'.
+  ASSERT_EQ(Http(port_, "GET", "/api/v1/tasks/a/b%20c").status, 200);
+  ASSERT_EQ(Post(R"({"id": "100%", "pid": )" + pid_ + "}").status, 201);
+  ASSERT_EQ(Http(port_, "GET", "/api/v1/tasks/100%25").status, 200);
+  ExpectError(Http(port_, "GET", "/api/v1/tasks/"), 404, "not found");
+  ExpectError(Http(port_, "GET", "/api/v1/tasks/a/b"), 404,
+              "task \"a/b\" not found");
+  ExpectError(Http(port_, "GET", "/api/v1/tasks/a/b/metrics"), 404,
+              "task \"a/b\" not found");
+  ExpectError(Http(port_, "PUT", "/api/v1/tasks/x"), 405, "method not allowed");
+  ExpectError(Http(port_, "POST", "/api/v1/tasks/x/metrics"), 405,
+              "method not allowed");
+  ExpectError(Http(port_, "DELETE", "/api/v1/tasks"), 405,
+              "method not allowed");
+}
+
+TEST_F(TaskApiTest, HistoryPagesAreConsistent) {
+  ASSERT_EQ(Post(R"({"id": "h", "monitoringProfile": "intensive", "pid": )" +
+                 pid_ + "}")
+                .status,
+            201);
+  const int kSamples = 7;
+  for (int i = 0; i < kSamples; ++i) {
+    monitor_->RunOnce(true);
+    clock_.Advance(1);
+  }
+  auto all = Http(port_, "GET", "/api/v1/tasks/h/metrics?limit=1000");
+  ASSERT_EQ(all.status, 200) << all.body;
+  json full = Body(all);
+  EXPECT_EQ(full["offset"], 0);
+  EXPECT_EQ(full["limit"], 1000);
+  EXPECT_EQ(full["total"], kSamples);
+  ASSERT_EQ(full["metrics"].size(), static_cast<size_t>(kSamples));
+
+  // Pages of 3 put together are the whole history, oldest first.
+  json joined = json::array();
+  for (int offset = 0; offset < kSamples + 3; offset += 3) {
+    auto r = Http(port_, "GET",
+                  "/api/v1/tasks/h/metrics?offset=" + std::to_string(offset) +
+                      "&limit=3");
+    ASSERT_EQ(r.status, 200) << r.body;
+    json page = Body(r);
+    EXPECT_EQ(page["offset"], offset);
+    EXPECT_EQ(page["limit"], 3);
+    EXPECT_EQ(page["total"], kSamples);
+    size_t want = offset >= kSamples ? 0 : std::min(3, kSamples - offset);
+    ASSERT_EQ(page["metrics"].size(), want) << offset;
+    for (const auto& m : page["metrics"]) joined.push_back(m);
+  }
+  EXPECT_EQ(joined, full["metrics"]);
+
+  std::string prev;
+  for (size_t i = 0; i < full["metrics"].size(); ++i) {
+    const json& m = full["metrics"][i];
+    EXPECT_EQ(m["task_id"], "h");
+    EXPECT_EQ(m["proplet_id"], "node-7");
+    std::string ts = m["timestamp"].get<std::string>();
+    EXPECT_TRUE(std::regex_match(ts, kRfc3339)) << ts;
+    EXPECT_GT(ts, prev);  // Oldest first (same format, so string order).
+    prev = ts;
+    // Only the task_metrics field names; nothing absent shows as 0.
+    static const std::set<std::string> kFields = {
+        "cpu_percent",     "memory_bytes",          "memory_percent",
+        "disk_read_bytes", "disk_write_bytes",      "uptime_seconds",
+        "thread_count",    "file_descriptor_count", "network_rx_bytes",
+        "network_tx_bytes"};
+    for (const auto& [k, v] : m["metrics"].items()) {
+      EXPECT_TRUE(kFields.count(k)) << k;
+    }
+    // The test's worker shares our network namespace: no network figures.
+    EXPECT_FALSE(m["metrics"].contains("network_rx_bytes"));
+    EXPECT_GT(m["metrics"]["memory_bytes"].get<double>(), 0);
+    EXPECT_GT(m["metrics"]["memory_percent"].get<double>(), 0);
+    EXPECT_LT(m["metrics"]["memory_percent"].get<double>(), 100);
+    EXPECT_EQ(m["metrics"]["thread_count"], 1);
+    // The first sample has no interval behind it: no CPU figure at all.
+    EXPECT_EQ(m["metrics"].contains("cpu_percent"), i > 0) << i;
+    // Aggregates over the retained history up to this sample.
+    ASSERT_TRUE(m["aggregated"].is_object());
+    EXPECT_EQ(m["aggregated"]["sample_count"], i + 1);
+    EXPECT_EQ(m["aggregated"]["max_memory_usage"].get<double>() >=
+                  m["metrics"]["memory_bytes"].get<double>(),
+              true);
+  }
+}
+
+TEST_F(TaskApiTest, HistoryQueryValidation) {
+  ASSERT_EQ(Post(R"({"id": "q", "pid": )" + pid_ + "}").status, 201);
+  monitor_->RunOnce(true);
+  auto r = Http(port_, "GET", "/api/v1/tasks/q/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["offset"], 0);
+  EXPECT_EQ(Body(r)["limit"], 100);
+  EXPECT_EQ(Body(r)["total"], 1);
+  r = Http(port_, "GET", "/api/v1/tasks/q/metrics?limit=5000");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["limit"], 1000);
+  r = Http(port_, "GET", "/api/v1/tasks/q/metrics?limit=0");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["total"], 1);
+  EXPECT_TRUE(Body(r)["metrics"].empty());
+  for (const char* q : {"offset=abc", "offset=-1", "offset=1.5",
+                        "offset=", "offset=99999999999999999999999"}) {
+    ExpectError(Http(port_, "GET", std::string("/api/v1/tasks/q/metrics?") + q),
+                400, "offset: must be a non-negative integer");
+  }
+  for (const char* q : {"limit=ten", "limit=-5", "limit=1e3"}) {
+    ExpectError(Http(port_, "GET", std::string("/api/v1/tasks/q/metrics?") + q),
+                400, "limit: must be a non-negative integer");
+  }
+  ExpectError(Http(port_, "GET", "/api/v1/tasks/unknown/metrics"), 404,
+              "task \"unknown\" not found");
+}
+
+TEST_F(TaskApiTest, MinimalProfileKeepsNoHistory) {
+  ASSERT_EQ(Post(R"({"id": "m", "monitoring_profile": "minimal", "pid": )" +
+                 pid_ + "}")
+                .status,
+            201);
+  monitor_->RunOnce(true);
+  auto r = Http(port_, "GET", "/api/v1/tasks/m/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["total"], 0);
+  auto t = Body(Http(port_, "GET", "/api/v1/tasks/m"));
+  EXPECT_TRUE(t["last_sample"]["aggregated"].is_null()) << t;
+  // minimal collects CPU and memory only: the rest is absent, not 0.
+  EXPECT_FALSE(t["last_sample"]["metrics"].contains("disk_read_bytes")) << t;
+  EXPECT_FALSE(t["last_sample"]["metrics"].contains("thread_count")) << t;
+}
+
+class DefaultProfileApiTest : public TaskApiTest {
+ protected:
+  void SetUp() override {
+    default_profile_ = *PresetProfile("batch");
+    TaskApiTest::SetUp();
+  }
+};
+
+TEST_F(DefaultProfileApiTest, ConfiguredDefaultProfileApplies) {
+  auto r = Post(R"({"id": "x", "daemon": true, "pid": )" + pid_ + "}");
+  ASSERT_EQ(r.status, 201);
+  EXPECT_EQ(Body(r)["profile"]["name"], "batch");
+}
+
+TEST(HistoryPageJsonTest, AggregatesAreNullWithoutHistory) {
+  TaskSample s;
+  s.timestamp = 1700000000.5;
+  s.cpu_usage_ratio = 0.25;
+  s.memory_bytes = 1000;
+  json j = json::parse(HistoryPageJson("t", "p", {s, s}, 1, 5, 2, false));
+  EXPECT_EQ(j["offset"], 1);
+  EXPECT_EQ(j["total"], 2);
+  ASSERT_EQ(j["metrics"].size(), 1u);
+  EXPECT_TRUE(j["metrics"][0]["aggregated"].is_null());
+  EXPECT_DOUBLE_EQ(j["metrics"][0]["metrics"]["cpu_percent"].get<double>(), 25);
+  EXPECT_EQ(j["metrics"][0]["timestamp"], "2023-11-14T22:13:20.500000Z");
+}
+
+}  // namespace
+}  // namespace propmon::exporter
