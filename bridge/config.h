@@ -1,0 +1,92 @@
+// The bridge's configuration: defaults, the YAML file (--config.file) and
+// the command-line flags that override it.
+//
+// File layout (docs/bridge.md lists every key):
+//   mqtt:      url, client_id, username, password, password_file, ca_file,
+//              cert_file, key_file, insecure, qos, clean_start,
+//              session_expiry, keepalive, protocol_version, shared_group,
+//              topics
+//   web:       listen_address, max_stream_clients
+//   limits:    max_payload_bytes, series_limit, queue_size, history_per_id,
+//              history_memory_bytes, expiry, expiry_intervals
+//   propeller: enabled, alive_timeout, finished_grace
+// Unknown keys are errors. Issue 7 adds top-level `mappings:` (and the
+// mqtt2prometheus layout); ParseConfig dispatches on top-level keys through
+// one table so those are new entries, not a second parser.
+//
+// Errors name the place: "FILE:LINE:COLUMN: message" (1-based).
+//
+// Thread-safety: plain functions and values.
+#ifndef PROPMON_BRIDGE_CONFIG_H_
+#define PROPMON_BRIDGE_CONFIG_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bridge/propeller_mapping.h"
+#include "common/flags.h"
+#include "common/mqtt_client.h"
+#include "common/status.h"
+
+namespace propmon::bridge {
+
+inline constexpr char kDefaultListenAddress[] = ":9641";
+
+struct BridgeConfig {
+  // MQTT connection. protocol_version 0 = automatic: 5 with a shared group,
+  // else 3 (MQTT 3.1.1).
+  MqttOptions mqtt;
+  int protocol_version = 0;
+  std::string shared_group;  // "" = no shared subscription
+  std::vector<std::string> topics = PropellerTopicFilters();
+
+  std::string listen_address = kDefaultListenAddress;
+  std::size_t max_stream_clients = 8;
+
+  std::size_t max_payload_bytes = 64 * 1024;
+  std::size_t series_limit = 200000;
+  std::size_t queue_size = 100000;
+  std::size_t history_per_id = 1000;
+  std::size_t history_memory_bytes = std::size_t{256} << 20;
+
+  bool propeller_enabled = true;
+  PropellerOptions propeller;
+
+  // Test hook (--debug.worker-delay): the worker sleeps this long per
+  // message, to prove overload handling. Never set in production.
+  double debug_worker_delay_seconds = 0;
+
+  BridgeConfig();
+  // The subscription filters with the $share/GROUP/ prefix applied.
+  std::vector<std::string> SubscriptionFilters() const;
+  // MqttOptions ready for MqttClient::Create (protocol version resolved).
+  MqttOptions EffectiveMqttOptions() const;
+};
+
+// Parses YAML text; `filename` is used in error messages. Values not in
+// the text keep `base`'s.
+StatusOr<BridgeConfig> ParseConfig(std::string_view yaml,
+                                   const std::string& filename,
+                                   const BridgeConfig& base = BridgeConfig());
+// Reads and parses a file.
+StatusOr<BridgeConfig> LoadConfigFile(
+    const std::string& path, const BridgeConfig& base = BridgeConfig());
+
+// Declares the bridge's flags on `flags`.
+void DeclareFlags(FlagSet* flags);
+// Builds the configuration: defaults, then --config.file, then flags that
+// were given explicitly. Validates the result.
+StatusOr<BridgeConfig> ConfigFromFlags(const FlagSet& flags);
+// Checks values that depend on each other; InvalidArgument names the key.
+Status ValidateConfig(const BridgeConfig& config);
+
+// "30s", "1m30s", "500ms", "2h", or a bare number of seconds.
+StatusOr<double> ParseDuration(std::string_view text);
+// "65536", "64KiB", "256MiB", "1GiB", "64KB", "1MB".
+StatusOr<std::size_t> ParseBytes(std::string_view text);
+
+}  // namespace propmon::bridge
+
+#endif  // PROPMON_BRIDGE_CONFIG_H_

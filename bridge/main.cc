@@ -1,0 +1,18 @@
+// propmon-bridge: hands over to the library (bridge.cc); one catch-all for
+// exceptions at startup.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bridge/bridge.h"
+
+int main(int argc, char** argv) {
+  try {
+    return propmon::bridge::BridgeMain(
+        std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::cerr << "propmon-bridge: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,303 @@
+#include "bridge/series_store.h"
+
+#include <cmath>
+
+namespace propmon::bridge {
+
+const char* MetricTypeName(MetricType type) {
+  switch (type) {
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kUntyped:
+      return "untyped";
+  }
+  return "untyped";
+}
+
+SeriesStore::SeriesStore(const Options& options, const Clock* clock)
+    : options_(options), clock_(clock) {}
+
+StatusOr<FamilyId> SeriesStore::RegisterFamily(std::string_view name,
+                                               std::string_view help,
+                                               MetricType type) {
+  if (!IsValidMetricName(name)) {
+    return InvalidArgument("invalid metric name \"" + std::string(name) + "\"");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = family_index_.find(std::string(name));
+  if (it != family_index_.end()) {
+    if (families_[it->second].type != type) {
+      return InvalidArgument("metric \"" + std::string(name) +
+                             "\" is already registered as a " +
+                             MetricTypeName(families_[it->second].type));
+    }
+    return it->second;
+  }
+  Family f;
+  f.name = std::string(name);
+  f.type = type;
+  f.header = "# HELP " + f.name + " ";
+  AppendHelpText(&f.header, help);
+  f.header += "\n# TYPE " + f.name + " " + MetricTypeName(type) + "\n";
+  auto id = static_cast<FamilyId>(families_.size());
+  families_.push_back(std::move(f));
+  family_index_.emplace(std::string(name), id);
+  return id;
+}
+
+MappingId SeriesStore::RegisterMapping(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < mappings_.size(); ++i) {
+    if (mappings_[i] == name) return static_cast<MappingId>(i);
+  }
+  mappings_.emplace_back(name);
+  mapping_series_.push_back(0);
+  return static_cast<MappingId>(mappings_.size() - 1);
+}
+
+SeriesStore::Writer SeriesStore::Write() {
+  return Writer(this, clock_->Monotonic());
+}
+
+SeriesStore::Writer::Writer(SeriesStore* store, double now)
+    : lock_(store->mu_), store_(store), now_(now) {}
+
+double SeriesStore::Deadline(double now, double ttl) const {
+  if (!(ttl > 0) || std::isinf(ttl)) {
+    return std::numeric_limits<double>::infinity();
+  }
+  return now + ttl;
+}
+
+SeriesStore::Slot* SeriesStore::Resolve(SeriesRef ref) {
+  if (ref.slot >= slots_.size()) return nullptr;
+  Slot& s = slots_[ref.slot];
+  if (s.family == kFree || s.generation != ref.generation) return nullptr;
+  return &s;
+}
+
+const SeriesStore::Slot* SeriesStore::Resolve(SeriesRef ref) const {
+  if (ref.slot >= slots_.size()) return nullptr;
+  const Slot& s = slots_[ref.slot];
+  if (s.family == kFree || s.generation != ref.generation) return nullptr;
+  return &s;
+}
+
+std::uint32_t SeriesStore::InternLabels(std::span<const Label> labels,
+                                        bool* ok) {
+  *ok = true;
+  scratch_.clear();
+  for (const Label& l : labels) {
+    if (!IsValidLabelName(l.name)) {
+      *ok = false;
+      return 0;
+    }
+  }
+  AppendLabels(&scratch_, labels);
+  auto it = label_index_.find(std::string_view(scratch_));
+  if (it != label_index_.end()) return it->second;
+  std::uint32_t id;
+  if (!free_label_sets_.empty()) {
+    id = free_label_sets_.back();
+    free_label_sets_.pop_back();
+    label_sets_[id].text = scratch_;
+  } else {
+    id = static_cast<std::uint32_t>(label_sets_.size());
+    label_sets_.push_back(LabelSet{scratch_, 0});
+  }
+  label_sets_[id].refs = 0;
+  label_index_.emplace(std::string_view(label_sets_[id].text), id);
+  return id;
+}
+
+void SeriesStore::ReleaseLabelSet(std::uint32_t id) {
+  LabelSet& ls = label_sets_[id];
+  if (--ls.refs > 0) return;
+  label_index_.erase(std::string_view(ls.text));
+  std::string().swap(ls.text);
+  free_label_sets_.push_back(id);
+}
+
+void SeriesStore::RemoveSlot(std::uint32_t index) {
+  Slot& s = slots_[index];
+  Family& f = families_[s.family];
+  // Swap-remove from the family's list.
+  std::uint32_t last = f.slots.back();
+  f.slots[s.pos] = last;
+  slots_[last].pos = s.pos;
+  f.slots.pop_back();
+  series_index_.erase(Key(s.family, s.label_set));
+  ReleaseLabelSet(s.label_set);
+  --mapping_series_[s.mapping];
+  s.family = kFree;
+  ++s.generation;
+  free_slots_.push_back(index);
+  --live_;
+}
+
+SetOutcome SeriesStore::Writer::Set(FamilyId family,
+                                    std::span<const Label> labels, double value,
+                                    double ttl, MappingId mapping,
+                                    SeriesRef* ref) {
+  SeriesStore& st = *store_;
+  if (ref != nullptr) *ref = SeriesRef();
+  if (family >= st.families_.size() || mapping >= st.mappings_.size()) {
+    return SetOutcome::kInvalid;
+  }
+  bool ok = false;
+  // Look the label set up without creating it first, so that a refused
+  // series leaves nothing behind.
+  st.scratch_.clear();
+  for (const Label& l : labels) {
+    if (!IsValidLabelName(l.name)) return SetOutcome::kInvalid;
+  }
+  AppendLabels(&st.scratch_, labels);
+  auto ls = st.label_index_.find(std::string_view(st.scratch_));
+  if (ls != st.label_index_.end()) {
+    auto it = st.series_index_.find(Key(family, ls->second));
+    if (it != st.series_index_.end()) {
+      Slot& s = st.slots_[it->second];
+      s.value = value;
+      s.deadline = st.Deadline(now_, ttl);
+      if (ref != nullptr) *ref = SeriesRef{it->second, s.generation};
+      return SetOutcome::kUpdated;
+    }
+  }
+  if (st.live_ >= st.options_.series_limit) {
+    ++st.refused_total_;
+    return SetOutcome::kRefused;
+  }
+  std::uint32_t label_set = st.InternLabels(labels, &ok);
+  if (!ok) return SetOutcome::kInvalid;
+  std::uint32_t index;
+  if (!st.free_slots_.empty()) {
+    index = st.free_slots_.back();
+    st.free_slots_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(st.slots_.size());
+    st.slots_.emplace_back();
+  }
+  Slot& s = st.slots_[index];
+  Family& f = st.families_[family];
+  s.value = value;
+  s.deadline = st.Deadline(now_, ttl);
+  s.family = family;
+  s.label_set = label_set;
+  s.mapping = mapping;
+  s.pos = static_cast<std::uint32_t>(f.slots.size());
+  f.slots.push_back(index);
+  ++st.label_sets_[label_set].refs;
+  st.series_index_.emplace(Key(family, label_set), index);
+  ++st.mapping_series_[mapping];
+  ++st.live_;
+  if (ref != nullptr) *ref = SeriesRef{index, s.generation};
+  return SetOutcome::kCreated;
+}
+
+bool SeriesStore::Writer::Update(SeriesRef ref, double value, double ttl) {
+  Slot* s = store_->Resolve(ref);
+  if (s == nullptr) return false;
+  s->value = value;
+  s->deadline = store_->Deadline(now_, ttl);
+  return true;
+}
+
+bool SeriesStore::Writer::Add(SeriesRef ref, double delta, double ttl) {
+  Slot* s = store_->Resolve(ref);
+  if (s == nullptr) return false;
+  s->value += delta;
+  s->deadline = store_->Deadline(now_, ttl);
+  return true;
+}
+
+bool SeriesStore::Writer::SetValue(SeriesRef ref, double value) {
+  Slot* s = store_->Resolve(ref);
+  if (s == nullptr) return false;
+  s->value = value;
+  return true;
+}
+
+bool SeriesStore::Writer::Touch(SeriesRef ref, double ttl) {
+  Slot* s = store_->Resolve(ref);
+  if (s == nullptr) return false;
+  s->deadline = store_->Deadline(now_, ttl);
+  return true;
+}
+
+std::optional<double> SeriesStore::Writer::Get(SeriesRef ref) const {
+  const Slot* s = store_->Resolve(ref);
+  if (s == nullptr) return std::nullopt;
+  return s->value;
+}
+
+bool SeriesStore::Writer::Remove(SeriesRef ref) {
+  if (store_->Resolve(ref) == nullptr) return false;
+  store_->RemoveSlot(ref.slot);
+  return true;
+}
+
+SeriesRef SeriesStore::Writer::Find(FamilyId family,
+                                    std::span<const Label> labels) {
+  SeriesStore& st = *store_;
+  st.scratch_.clear();
+  AppendLabels(&st.scratch_, labels);
+  auto ls = st.label_index_.find(std::string_view(st.scratch_));
+  if (ls == st.label_index_.end()) return SeriesRef();
+  auto it = st.series_index_.find(Key(family, ls->second));
+  if (it == st.series_index_.end()) return SeriesRef();
+  return SeriesRef{it->second, st.slots_[it->second].generation};
+}
+
+std::size_t SeriesStore::ExpireNow() {
+  double now = clock_->Monotonic();
+  std::lock_guard<std::mutex> lock(mu_);
+  std::size_t removed = 0;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.family != kFree && s.deadline <= now) {
+      RemoveSlot(i);
+      ++removed;
+    }
+  }
+  expired_total_ += removed;
+  return removed;
+}
+
+void SeriesStore::Render(std::string* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Family& f : families_) {
+    if (f.slots.empty()) continue;
+    out->append(f.header);
+    for (std::uint32_t index : f.slots) {
+      const Slot& s = slots_[index];
+      out->append(f.name);
+      out->append(label_sets_[s.label_set].text);
+      out->push_back(' ');
+      AppendValue(out, s.value);
+      out->push_back('\n');
+    }
+  }
+}
+
+StoreStats SeriesStore::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  StoreStats st;
+  st.series = live_;
+  st.series_limit = options_.series_limit;
+  st.label_sets = label_index_.size();
+  st.expired_total = expired_total_;
+  st.refused_total = refused_total_;
+  for (size_t i = 0; i < mappings_.size(); ++i) {
+    st.mapping_series.emplace_back(mappings_[i], mapping_series_[i]);
+  }
+  return st;
+}
+
+std::size_t SeriesStore::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_;
+}
+
+}  // namespace propmon::bridge

@@ -1,0 +1,196 @@
+// SeriesStore: the bridge's generic series cache. A series is a metric
+// family (name, help, type) plus a label set, holding one value and an
+// expiry deadline. Mappings (the built-in Propeller mapping now, the
+// configurable ones of issue 7 later) write series here; /metrics renders
+// them straight from the store in the text exposition format.
+//
+// Model:
+// - Families are registered once by name; a name keeps its type.
+// - Label sets are interned: series that share labels (the ~17 series of one
+//   task) share one pre-escaped `{k="v",...}` text, which is also what the
+//   renderer copies, so a scrape costs one memcpy per series plus a number.
+// - Each series belongs to a mapping (a small id with a name) so that the
+//   bridge can report series per mapping.
+// - Each write sets a time to live; ExpireNow() removes series whose
+//   deadline passed. A ttl <= 0 (or infinite) means "never expires".
+// - A series limit refuses NEW series beyond it (SetOutcome::kRefused);
+//   existing series keep updating.
+// - SeriesRef is a cheap handle (slot index + generation) that callers cache
+//   to update a series without hashing its labels; it goes stale when the
+//   series is removed or expires, and the update methods then return false
+//   so the caller falls back to Set().
+//
+// Thread-safety: thread-safe. Writes go through a Writer, which holds the
+// store's lock for a batch of updates (one message); Render(), Stats() and
+// ExpireNow() take the same lock. Label values are arbitrary bytes (escaped
+// when interned); label names and metric names are validated.
+#ifndef PROPMON_BRIDGE_SERIES_STORE_H_
+#define PROPMON_BRIDGE_SERIES_STORE_H_
+
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "bridge/text_format.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace propmon::bridge {
+
+enum class MetricType { kGauge, kCounter, kUntyped };
+// "gauge", "counter", "untyped".
+const char* MetricTypeName(MetricType type);
+
+using FamilyId = std::uint32_t;
+using MappingId = std::uint16_t;
+
+// A handle to one series. Default-constructed: refers to nothing.
+struct SeriesRef {
+  static constexpr std::uint32_t kNone =
+      std::numeric_limits<std::uint32_t>::max();
+  std::uint32_t slot = kNone;
+  std::uint32_t generation = 0;
+  bool empty() const { return slot == kNone; }
+};
+
+enum class SetOutcome {
+  kUpdated,  // the series existed
+  kCreated,  // a new series
+  kRefused,  // new series refused: the series limit is reached
+  kInvalid,  // bad family id, or a label name that is not valid
+};
+
+struct StoreStats {
+  std::size_t series = 0;
+  std::size_t series_limit = 0;
+  std::size_t label_sets = 0;
+  std::uint64_t expired_total = 0;  // removed by ExpireNow()
+  std::uint64_t refused_total = 0;  // Set() calls refused by the limit
+  // (mapping name, series) in registration order.
+  std::vector<std::pair<std::string, std::size_t>> mapping_series;
+};
+
+class SeriesStore {
+ public:
+  struct Options {
+    std::size_t series_limit = 200000;
+  };
+
+  // `clock` must outlive the store (Monotonic() drives expiry).
+  SeriesStore(const Options& options, const Clock* clock);
+  SeriesStore(const SeriesStore&) = delete;
+  SeriesStore& operator=(const SeriesStore&) = delete;
+
+  // Registers a family, or returns the id of the one already registered
+  // under `name` (its help text is kept). Errors: InvalidArgument for an
+  // invalid name, or a name registered with another type.
+  StatusOr<FamilyId> RegisterFamily(std::string_view name,
+                                    std::string_view help, MetricType type);
+  // Returns the id for a mapping name (the same id for the same name).
+  MappingId RegisterMapping(std::string_view name);
+
+  // Exclusive access for a batch of writes; holds the store's lock until
+  // destroyed. "Now" is read once, when the writer is created.
+  class Writer {
+   public:
+    Writer(Writer&&) = default;
+    // Sets the value of the series (family, labels), creating it (owned by
+    // `mapping`) when it does not exist and the limit allows. The series then
+    // expires `ttl` seconds from now unless written again. Stores a handle
+    // in *ref (when not null) on kUpdated/kCreated, clears it otherwise.
+    SetOutcome Set(FamilyId family, std::span<const Label> labels, double value,
+                   double ttl, MappingId mapping, SeriesRef* ref = nullptr);
+    // Fast paths through a handle; false when the handle is stale.
+    bool Update(SeriesRef ref, double value, double ttl);
+    bool Add(SeriesRef ref, double delta, double ttl);  // value += delta
+    bool SetValue(SeriesRef ref, double value);         // keeps the deadline
+    bool Touch(SeriesRef ref, double ttl);              // only the deadline
+    std::optional<double> Get(SeriesRef ref) const;
+    // Removes the series; false when the handle is stale.
+    bool Remove(SeriesRef ref);
+    // Returns a handle to an existing series, or an empty one.
+    SeriesRef Find(FamilyId family, std::span<const Label> labels);
+    double now() const { return now_; }
+
+   private:
+    friend class SeriesStore;
+    Writer(SeriesStore* store, double now);
+    std::unique_lock<std::mutex> lock_;
+    SeriesStore* store_;
+    double now_;
+  };
+  Writer Write();
+
+  // Removes every series whose deadline has passed; returns how many.
+  std::size_t ExpireNow();
+  // Appends all series in the text exposition format: families in
+  // registration order, each with its HELP and TYPE lines, empty families
+  // left out.
+  void Render(std::string* out) const;
+  StoreStats Stats() const;
+  std::size_t size() const;
+  std::size_t limit() const { return options_.series_limit; }
+
+ private:
+  static constexpr std::uint32_t kFree =
+      std::numeric_limits<std::uint32_t>::max();
+  struct Slot {
+    double value = 0;
+    double deadline = 0;
+    std::uint32_t family = kFree;  // kFree: unused slot
+    std::uint32_t label_set = 0;
+    std::uint32_t generation = 0;
+    std::uint32_t pos = 0;  // index in Family::slots
+    MappingId mapping = 0;
+  };
+  struct Family {
+    std::string name;
+    std::string header;  // "# HELP ...\n# TYPE ...\n"
+    MetricType type = MetricType::kGauge;
+    std::vector<std::uint32_t> slots;
+  };
+  struct LabelSet {
+    std::string text;  // `{k="v",...}` escaped, or "" for no labels
+    std::uint32_t refs = 0;
+  };
+
+  Slot* Resolve(SeriesRef ref);
+  const Slot* Resolve(SeriesRef ref) const;
+  double Deadline(double now, double ttl) const;
+  void RemoveSlot(std::uint32_t index);
+  std::uint32_t InternLabels(std::span<const Label> labels, bool* ok);
+  void ReleaseLabelSet(std::uint32_t id);
+  static std::uint64_t Key(std::uint32_t family, std::uint32_t label_set) {
+    return (static_cast<std::uint64_t>(family) << 32) | label_set;
+  }
+
+  const Options options_;
+  const Clock* clock_;
+  mutable std::mutex mu_;
+  std::deque<Family> families_;
+  std::unordered_map<std::string, FamilyId> family_index_;
+  std::vector<std::string> mappings_;
+  std::vector<std::size_t> mapping_series_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::deque<LabelSet> label_sets_;  // deque: element addresses are stable
+  std::vector<std::uint32_t> free_label_sets_;
+  std::unordered_map<std::string_view, std::uint32_t> label_index_;
+  std::unordered_map<std::uint64_t, std::uint32_t> series_index_;
+  std::string scratch_;
+  std::size_t live_ = 0;
+  std::uint64_t expired_total_ = 0;
+  std::uint64_t refused_total_ = 0;
+};
+
+}  // namespace propmon::bridge
+
+#endif  // PROPMON_BRIDGE_SERIES_STORE_H_
