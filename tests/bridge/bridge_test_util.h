@@ -144,10 +144,17 @@ inline int MosquittoPubLines(int port, const std::string& topic,
   return std::system(cmd.c_str());
 }
 
+// Publishes one message with exactly `payload` as its body (mosquitto_pub
+// -f). Returns the exit status.
 inline int MosquittoPub(int port, const std::string& topic,
                         const std::string& payload,
-                        const testutil::TempDir& dir) {
-  return MosquittoPubLines(port, topic, {payload}, 1, dir);
+                        const testutil::TempDir& dir, int qos = 1) {
+  static int n = 0;
+  std::string file = dir.Write("msg-" + std::to_string(++n) + ".bin", payload);
+  std::string cmd = "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) +
+                    " -q " + std::to_string(qos) + " -t '" + topic + "' -f " +
+                    file + " > " + dir.File("pub.log") + " 2>&1";
+  return std::system(cmd.c_str());
 }
 
 }  // namespace propmon::bridge::testing
