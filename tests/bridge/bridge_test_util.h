@@ -12,10 +12,12 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/testutil/testutil.h"
@@ -142,6 +144,33 @@ inline int MosquittoPubLines(int port, const std::string& topic,
                     extra_args + " -l < " + file + " > " + dir.File("pub.log") +
                     " 2>&1";
   return std::system(cmd.c_str());
+}
+
+// Publishes `total` messages (lines[i % lines.size()]) on `topic` through
+// one mosquitto_pub -l process, paced evenly at `per_second`. Returns the
+// exit status.
+inline int MosquittoPubPaced(int port, const std::string& topic,
+                             const std::vector<std::string>& lines, int total,
+                             int per_second, int qos,
+                             const testutil::TempDir& dir) {
+  std::string cmd = "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) +
+                    " -q " + std::to_string(qos) + " -t '" + topic + "' -l > " +
+                    dir.File("pub-paced.log") + " 2>&1";
+  FILE* f = popen(cmd.c_str(), "w");
+  if (f == nullptr) return -1;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < total; ++i) {
+    const std::string& l = lines[static_cast<size_t>(i) % lines.size()];
+    fwrite(l.data(), 1, l.size(), f);
+    fputc('\n', f);
+    if (i % 10 == 9) {
+      fflush(f);
+      std::this_thread::sleep_until(
+          start + std::chrono::microseconds(
+                      static_cast<long long>(i + 1) * 1000000 / per_second));
+    }
+  }
+  return pclose(f);
 }
 
 // Publishes one message with exactly `payload` as its body (mosquitto_pub
