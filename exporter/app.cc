@@ -17,6 +17,7 @@
 #include "exporter/config.h"
 #include "exporter/discovery.h"
 #include "exporter/procfs.h"
+#include "exporter/publisher.h"
 
 #ifndef PROPMON_VERSION
 #define PROPMON_VERSION "0.0.0"
@@ -195,6 +196,19 @@ int ExporterMain(const std::vector<std::string>& args) {
   sysinfo.privacy = config->privacy;
   sysinfo.proplet_id = mo.proplet_id;
   RegisterSystemApi(http.server(), sysinfo);
+  // MQTT publishing (docs/mqtt.md) when mqtt.url / PROPLET_MQTT_ADDRESS is set.
+  std::unique_ptr<Publisher> publisher;
+  if (config->mqtt.enabled()) {
+    auto p = Publisher::Create(
+        MakePublisherOptions(*config, mo.proplet_id, mo.procfs));
+    if (!p.ok()) {
+      std::cerr << "propmon-exporter: " << p.status().message() << "\n";
+      return 2;
+    }
+    publisher = std::move(p).value();
+    monitor.AddObserver(publisher.get());
+    metrics.Add(publisher.get());
+  }
   std::unique_ptr<Discovery> discovery;
   if (!config->tasks.empty()) {
     discovery = std::make_unique<Discovery>(
@@ -211,6 +225,7 @@ int ExporterMain(const std::vector<std::string>& args) {
     PM_LOG(kError) << st.message();
     return 1;
   }
+  if (publisher) (void)publisher->Start();
   monitor.Start();
   if (discovery) discovery->Start();
   http.SetReady(true);
@@ -230,6 +245,7 @@ int ExporterMain(const std::vector<std::string>& args) {
   http.Stop();
   if (discovery) discovery->Stop();
   monitor.Stop();
+  if (publisher) publisher->Stop(std::chrono::seconds(5));
   return 0;
 }
 
@@ -278,6 +294,9 @@ int RunMain(const std::vector<std::string>& args) {
   flags.String("profile-file", "",
                "JSON file with a custom monitoring profile.");
   flags.Bool("daemon", "Mark the task as a daemon (default profile: daemon).");
+  flags.String("config.file", "",
+               "YAML configuration file (its mqtt: section publishes the "
+               "task's metrics and result).");
   Status st = flags.Parse(args);
   if (st.ok()) InstallLogLevel(flags, &st);
   if (st.ok() && flags.positional().empty()) {
@@ -324,9 +343,9 @@ int RunMain(const std::vector<std::string>& args) {
     }
     profile = *p;
   }
-  auto globals = GlobalsFromEnv();
-  if (!globals.ok()) {
-    std::cerr << "propmon-exporter run: " << globals.status().message() << "\n";
+  auto config = LoadConfig(flags.Get("config.file"));
+  if (!config.ok()) {
+    std::cerr << "propmon-exporter run: " << config.status().message() << "\n";
     return 2;
   }
 
@@ -353,9 +372,23 @@ int RunMain(const std::vector<std::string>& args) {
   if (task_id.empty()) task_id = "run-" + std::to_string(child);
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
-  mo.proplet_id = ResolvePropletId(flags);
-  mo.globals = *globals;
+  mo.proplet_id = flags.IsSet("proplet-id") || config->proplet_id.empty()
+                      ? ResolvePropletId(flags)
+                      : config->proplet_id;
+  mo.globals = config->Globals();
   TaskMonitor monitor(mo);
+  std::unique_ptr<Publisher> publisher;
+  if (config->mqtt.enabled()) {
+    auto p = Publisher::Create(
+        MakePublisherOptions(*config, mo.proplet_id, mo.procfs));
+    if (p.ok()) {
+      publisher = std::move(p).value();
+      monitor.AddObserver(publisher.get());
+      (void)publisher->Start();
+    } else {
+      PM_LOG(kError) << "mqtt: " << p.status().message();
+    }
+  }
   PeakObserver peaks;
   monitor.AddObserver(&peaks);
   TaskSpec spec;
@@ -379,6 +412,7 @@ int RunMain(const std::vector<std::string>& args) {
   MetricsEndpoint metrics;
   metrics.Add(&build_info);
   metrics.Add(&monitor);
+  if (publisher) metrics.Add(publisher.get());
   std::unique_ptr<ExporterHttp> http;
   if (!flags.Get("web.listen-address").empty()) {
     http = std::make_unique<ExporterHttp>(&monitor, &metrics);
@@ -427,6 +461,10 @@ int RunMain(const std::vector<std::string>& args) {
   monitor.SetWaitStatus(task_id, wait_status);
   monitor.RunOnce(true);
   monitor.Stop();
+  if (publisher) {
+    publisher->TaskExited(task_id, wait_status);
+    publisher->Stop(std::chrono::seconds(5));
+  }
   if (http) http->Stop();
 
   rusage ru{};

@@ -1,0 +1,738 @@
+#include "exporter/publisher.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "common/file.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "exporter/app.h"
+#include "exporter/sysinfo.h"
+
+namespace propmon::exporter {
+
+namespace {
+
+using payload::MessageKind;
+
+// Results ids remembered for de-duplication, at most.
+constexpr size_t kMaxResultsRemembered = 1024;
+
+std::optional<double> AsDouble(const std::optional<uint64_t>& v) {
+  if (!v) return std::nullopt;
+  return static_cast<double>(*v);
+}
+std::optional<double> AsDouble(const std::optional<int64_t>& v) {
+  if (!v) return std::nullopt;
+  return static_cast<double>(*v);
+}
+std::optional<double> Percent(const std::optional<double>& ratio) {
+  if (!ratio) return std::nullopt;
+  return RatioToPercent(*ratio);
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' ||
+                        s.front() == '\n' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' ||
+                        s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Decodes the octal escapes (\040, \011, \012, \134) of a mountinfo field.
+std::string UnescapeMountField(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' &&
+        s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+        s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 +
+                                      (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitSpaces(std::string_view line) {
+  std::vector<std::string_view> f;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && line[i] == ' ') ++i;
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ') ++j;
+    if (j > i) f.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return f;
+}
+
+std::string JoinCgroupPath(const MountPoint& m, std::string_view cg_path) {
+  // A mount whose root is not "/" (cgroup namespace seen from outside, or a
+  // bind mount) shows the part of the hierarchy below that root.
+  std::string_view rel = cg_path;
+  if (m.root != "/" && !m.root.empty()) {
+    if (rel.substr(0, m.root.size()) == m.root &&
+        (rel.size() == m.root.size() || rel[m.root.size()] == '/')) {
+      rel.remove_prefix(m.root.size());
+    }
+  }
+  std::string out = m.mount_point;
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  if (!rel.empty() && rel.front() != '/') out += '/';
+  out += rel;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+std::optional<uint64_t> ReadCgroupFile(const std::string& path) {
+  std::string buf;
+  if (!ReadFileTo(path, &buf, 4096).ok()) return std::nullopt;
+  return ParseCgroupBytes(buf);
+}
+
+std::string FirstIpv4() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return {};
+  std::string out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    if ((a->ifa_flags & IFF_UP) == 0 || (a->ifa_flags & IFF_LOOPBACK) != 0) {
+      continue;
+    }
+    char buf[INET_ADDRSTRLEN] = {0};
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)) != nullptr) {
+      out = buf;
+      break;
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Builders.
+// ---------------------------------------------------------------------------
+
+double RatioToPercent(double ratio) {
+  if (!std::isfinite(ratio)) return ratio;
+  return std::round(ratio * 100.0 * 1e6) / 1e6;
+}
+
+payload::TaskMetrics BuildTaskMetrics(const std::string& proplet_id,
+                                      const TaskInfo& task,
+                                      const TaskSample& sample) {
+  payload::TaskMetrics m;
+  m.task_id = task.spec.id;
+  m.proplet_id = proplet_id;
+  m.timestamp = sample.timestamp;
+  payload::ProcessMetrics& p = m.metrics;
+  p.cpu_percent = Percent(sample.cpu_usage_ratio);
+  p.memory_bytes = AsDouble(sample.memory_bytes);
+  p.memory_percent = Percent(sample.memory_usage_ratio);
+  p.disk_read_bytes = AsDouble(sample.disk_read_bytes);
+  p.disk_write_bytes = AsDouble(sample.disk_write_bytes);
+  p.network_rx_bytes = AsDouble(sample.network_rx_bytes);
+  p.network_tx_bytes = AsDouble(sample.network_tx_bytes);
+  p.uptime_seconds = sample.uptime_seconds;
+  p.thread_count = AsDouble(sample.threads);
+  p.file_descriptor_count = AsDouble(sample.open_fds);
+  if (task.spec.profile.KeepsHistory() && task.aggregates) {
+    const Aggregates& a = *task.aggregates;
+    payload::AggregatedMetrics g;
+    g.avg_cpu_usage = Percent(a.avg_cpu_usage_ratio);
+    g.max_cpu_usage = Percent(a.max_cpu_usage_ratio);
+    g.avg_memory_usage = a.avg_memory_bytes;
+    g.max_memory_usage = a.max_memory_bytes;
+    g.total_disk_read = a.total_disk_read_bytes;
+    g.total_disk_write = a.total_disk_write_bytes;
+    g.total_network_rx = a.total_network_rx_bytes;
+    g.total_network_tx = a.total_network_tx_bytes;
+    g.sample_count = static_cast<double>(a.sample_count);
+    m.aggregated = g;
+  }
+  return m;
+}
+
+std::optional<std::string> WaitStatusError(int wait_status) {
+  if (WIFEXITED(wait_status)) {
+    int code = WEXITSTATUS(wait_status);
+    if (code == 0) return std::nullopt;
+    return "exited with status " + std::to_string(code);
+  }
+  if (WIFSIGNALED(wait_status)) {
+    int sig = WTERMSIG(wait_status);
+    std::string out = "killed by signal " + std::to_string(sig);
+    if (const char* d = sigdescr_np(sig)) out += std::string(" (") + d + ")";
+    if (WCOREDUMP(wait_status)) out += ", core dumped";
+    return out;
+  }
+  return "ended with wait status " + std::to_string(wait_status);
+}
+
+payload::Results BuildResults(const std::string& proplet_id,
+                              const std::string& task_id, int wait_status) {
+  payload::Results r;
+  r.task_id = task_id;
+  r.proplet_id = proplet_id;
+  r.results = payload::QuoteJson("");
+  r.error = WaitStatusError(wait_status);
+  return r;
+}
+
+payload::PropletMetrics BuildPropletMetrics(
+    const std::string& proplet_id, const std::string& namespace_name,
+    double timestamp, const SelfStats& self,
+    std::optional<double> host_cpu_ratio) {
+  payload::PropletMetrics m;
+  m.proplet_id = proplet_id;
+  m.namespace_name = namespace_name;
+  m.timestamp = timestamp;
+  m.cpu.user_seconds = self.user_seconds;
+  m.cpu.system_seconds = self.system_seconds;
+  m.cpu.percent = Percent(host_cpu_ratio);
+  m.memory.rss_bytes = AsDouble(self.rss_bytes);
+  m.memory.container_usage_bytes = AsDouble(self.container_usage_bytes);
+  m.memory.container_limit_bytes = AsDouble(self.container_limit_bytes);
+  return m;
+}
+
+payload::Create BuildCreate(const std::string& proplet_id,
+                            const std::string& namespace_name,
+                            const std::string& proplet_version,
+                            const NodeFacts& facts) {
+  payload::Create c;
+  c.proplet_id = proplet_id;
+  c.namespace_name = namespace_name;
+  auto add = [&](const char* key, payload::MetadataValue v) {
+    c.metadata.emplace_back(key, std::move(v));
+  };
+  if (!facts.os.empty()) add("os", facts.os);
+  if (!facts.cpu_arch.empty()) add("cpu_arch", facts.cpu_arch);
+  if (facts.total_memory_bytes) {
+    add("total_memory_bytes", static_cast<double>(*facts.total_memory_bytes));
+  }
+  if (!proplet_version.empty()) add("proplet_version", proplet_version);
+  if (!facts.hostname.empty()) add("hostname", facts.hostname);
+  if (!facts.ip.empty()) add("ip", facts.ip);
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Parsers and readers.
+// ---------------------------------------------------------------------------
+
+std::optional<std::string> ParseCgroupV2Path(std::string_view text) {
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text =
+        nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.substr(0, 3) == "0::") {
+      std::string_view path = Trim(line.substr(3));
+      if (path.empty() || path.front() != '/') return std::nullopt;
+      // "(deleted)" marks a cgroup that was removed under us.
+      if (path.find(" (deleted)") != std::string_view::npos) {
+        return std::nullopt;
+      }
+      return std::string(path);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<MountPoint> ParseCgroup2Mount(std::string_view mountinfo) {
+  while (!mountinfo.empty()) {
+    size_t nl = mountinfo.find('\n');
+    std::string_view line = mountinfo.substr(0, nl);
+    mountinfo = nl == std::string_view::npos ? std::string_view()
+                                             : mountinfo.substr(nl + 1);
+    size_t sep = line.find(" - ");
+    if (sep == std::string_view::npos) continue;
+    std::vector<std::string_view> pre = SplitSpaces(line.substr(0, sep));
+    std::vector<std::string_view> post = SplitSpaces(line.substr(sep + 3));
+    if (pre.size() < 5 || post.empty() || post[0] != "cgroup2") continue;
+    MountPoint m;
+    m.root = UnescapeMountField(pre[3]);
+    m.mount_point = UnescapeMountField(pre[4]);
+    if (m.mount_point.empty() || m.mount_point.front() != '/') continue;
+    return m;
+  }
+  return std::nullopt;
+}
+
+bool ParseSelfStat(std::string_view text, double ticks_per_second,
+                   uint64_t page_size, SelfStats* out) {
+  // The fields after comm, which ends at the LAST ')': state is field 3,
+  // utime 14, stime 15, rss 24 (proc(5)).
+  size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return false;
+  std::vector<std::string_view> f = SplitSpaces(Trim(text.substr(close + 1)));
+  constexpr size_t kUtime = 14 - 3, kStime = 15 - 3, kRss = 24 - 3;
+  if (f.size() <= kRss) return false;
+  auto num = [](std::string_view v, auto* dst) {
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), *dst);
+    return ec == std::errc() && ptr == v.data() + v.size();
+  };
+  uint64_t utime = 0, stime = 0;
+  int64_t rss = 0;
+  if (!num(f[kUtime], &utime) || !num(f[kStime], &stime) ||
+      !num(f[kRss], &rss) || !(ticks_per_second > 0)) {
+    return false;
+  }
+  out->user_seconds = static_cast<double>(utime) / ticks_per_second;
+  out->system_seconds = static_cast<double>(stime) / ticks_per_second;
+  if (rss >= 0) out->rss_bytes = static_cast<uint64_t>(rss) * page_size;
+  return true;
+}
+
+std::optional<HostCpuTicks> ParseHostCpuTicks(std::string_view text) {
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text =
+        nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.substr(0, 4) != "cpu ") continue;
+    std::vector<std::string_view> f = SplitSpaces(line.substr(4));
+    if (f.size() < 4) return std::nullopt;
+    uint64_t v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < 8 && i < f.size(); ++i) {
+      auto [ptr, ec] =
+          std::from_chars(f[i].data(), f[i].data() + f[i].size(), v[i]);
+      if (ec != std::errc() || ptr != f[i].data() + f[i].size()) {
+        return std::nullopt;
+      }
+    }
+    HostCpuTicks t;
+    for (uint64_t x : v) t.total += x;
+    t.busy = t.total - v[3] - v[4];  // minus idle and iowait
+    return t;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> HostCpuRatio(const HostCpuTicks& before,
+                                   const HostCpuTicks& after) {
+  if (after.total <= before.total || after.busy < before.busy) {
+    return std::nullopt;
+  }
+  double r = static_cast<double>(after.busy - before.busy) /
+             static_cast<double>(after.total - before.total);
+  return std::min(r, 1.0);
+}
+
+std::optional<uint64_t> ParseCgroupBytes(std::string_view text) {
+  text = Trim(text);
+  if (text.empty() || text == "max") return std::nullopt;
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+SelfStats ReadSelfStats(const std::string& self_proc) {
+  SelfStats s;
+  std::string buf;
+  if (ReadFileTo(self_proc + "/stat", &buf).ok()) {
+    long hz = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    ParseSelfStat(buf, hz > 0 ? static_cast<double>(hz) : 100.0,
+                  page > 0 ? static_cast<uint64_t>(page) : 4096, &s);
+  }
+  std::optional<std::string> cg;
+  if (ReadFileTo(self_proc + "/cgroup", &buf).ok()) cg = ParseCgroupV2Path(buf);
+  std::optional<MountPoint> mount;
+  if (cg && ReadFileTo(self_proc + "/mountinfo", &buf).ok()) {
+    mount = ParseCgroup2Mount(buf);
+  }
+  if (cg && mount) {
+    const std::string dir = JoinCgroupPath(*mount, *cg);
+    s.container_usage_bytes = ReadCgroupFile(dir + "/memory.current");
+    // memory.max exists only where memory.current does (non-root cgroups).
+    if (s.container_usage_bytes) {
+      s.container_limit_bytes = ReadCgroupFile(dir + "/memory.max");
+    }
+  }
+  return s;
+}
+
+NodeFacts ReadNodeFacts(const std::string& procfs, bool privacy) {
+  NodeFacts f;
+  utsname u{};
+  if (uname(&u) == 0) f.cpu_arch = u.machine;
+  std::string buf;
+  if (ReadFileTo(procfs + "/meminfo", &buf).ok()) {
+    f.total_memory_bytes = ParseMemInfo(buf).total_bytes;
+  }
+  if (!privacy) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) == 0) f.hostname = host;
+    f.ip = FirstIpv4();
+  }
+  return f;
+}
+
+PublisherOptions MakePublisherOptions(const Config& config,
+                                      const std::string& proplet_id,
+                                      const std::string& procfs) {
+  const MqttConfig& m = config.mqtt;
+  PublisherOptions o;
+  o.mqtt.url = m.url;
+  o.mqtt.client_id =
+      m.client_id.empty() ? "propmon-exporter-" + proplet_id : m.client_id;
+  o.mqtt.username = m.username;
+  o.mqtt.password = m.password;
+  o.mqtt.ca_file = m.ca_file;
+  o.mqtt.cert_file = m.cert_file;
+  o.mqtt.key_file = m.key_file;
+  o.mqtt.insecure = m.insecure;
+  o.mqtt.qos = m.qos;
+  o.mqtt.keepalive_seconds = m.keepalive_seconds;
+  o.mqtt.clean_start = m.clean_start;
+  o.mqtt.max_buffered_messages = std::max<size_t>(1, m.max_buffered_messages);
+  o.domain_id = m.domain_id;
+  o.channel_id = m.channel_id;
+  o.proplet_id = proplet_id;
+  o.proplet_version = std::string("propmon-exporter ") + Version();
+  o.liveliness_interval_seconds = m.liveliness_interval_seconds;
+  o.metrics_interval_seconds = m.metrics_interval_seconds;
+  o.enable_monitoring = config.enable_monitoring;
+  o.privacy = config.privacy;
+  o.procfs = procfs;
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// Publisher.
+// ---------------------------------------------------------------------------
+
+StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
+    PublisherOptions options) {
+  if (options.proplet_id.empty()) {
+    return InvalidArgument("mqtt: the proplet id is empty");
+  }
+  if (!payload::IsValidLabel(options.domain_id)) {
+    return InvalidArgument("mqtt domain_id \"" + options.domain_id +
+                           "\" is empty or not a valid id");
+  }
+  if (!payload::IsValidLabel(options.channel_id)) {
+    return InvalidArgument("mqtt channel_id \"" + options.channel_id +
+                           "\" is empty or not a valid id");
+  }
+  for (const std::string* id : {&options.domain_id, &options.channel_id}) {
+    if (id->find_first_of("/+#") != std::string::npos) {
+      return InvalidArgument("mqtt topic id \"" + *id +
+                             "\" must not contain '/', '+' or '#'");
+    }
+  }
+  if (!(options.liveliness_interval_seconds > 0) ||
+      !(options.metrics_interval_seconds > 0) ||
+      !std::isfinite(options.liveliness_interval_seconds) ||
+      !std::isfinite(options.metrics_interval_seconds)) {
+    return InvalidArgument(
+        "mqtt: liveliness and metrics intervals must be > 0");
+  }
+  auto client = MqttClient::Create(options.mqtt);
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<Publisher>(
+      new Publisher(std::move(options), std::move(client).value()));
+}
+
+Publisher::Publisher(PublisherOptions options,
+                     std::unique_ptr<MqttClient> client)
+    : options_(std::move(options)), client_(std::move(client)) {
+  auto topic = [&](MessageKind k) {
+    return payload::MakeTopic(options_.domain_id, options_.channel_id, k);
+  };
+  topic_task_metrics_ = topic(MessageKind::kTaskMetrics);
+  topic_metrics_ = topic(MessageKind::kPropletMetrics);
+  topic_alive_ = topic(MessageKind::kAlive);
+  topic_create_ = topic(MessageKind::kCreate);
+  topic_results_ = topic(MessageKind::kResults);
+}
+
+Publisher::~Publisher() { Stop(std::chrono::milliseconds(0)); }
+
+std::string Publisher::Topic(MessageKind kind) const {
+  return payload::MakeTopic(options_.domain_id, options_.channel_id, kind);
+}
+
+MqttStats Publisher::mqtt_stats() const { return client_->stats(); }
+
+Status Publisher::Start() {
+  {
+    std::lock_guard lk(mu_);
+    if (started_) return InvalidArgument("publisher already started");
+    started_ = true;
+  }
+  client_->SetConnectedHandler([this] { OnConnected(); });
+  Status s = client_->Start();
+  if (!s.ok()) return s;
+  timer_ = std::thread([this] { TimerLoop(); });
+  PM_LOG(kInfo) << "mqtt: publishing to " << client_->options().url << " as m/"
+                << options_.domain_id << "/c/" << options_.channel_id
+                << "/control/proplet/*"
+                << " client_id=" << client_->options().client_id
+                << " qos=" << client_->options().qos;
+  return Status::Ok();
+}
+
+void Publisher::Stop(std::chrono::milliseconds drain) {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  // MqttClient::Stop drains only while connected: give a connection that is
+  // still being made (a short `run` task) the same time to come up.
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  while (std::chrono::steady_clock::now() < deadline) {
+    MqttStats s = client_->stats();
+    if (s.connected || s.buffered + s.inflight == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  client_->Stop(std::max(left, std::chrono::milliseconds(0)));
+}
+
+void Publisher::Send(MessageKind kind, const std::string& json) {
+  const std::string* topic = nullptr;
+  switch (kind) {
+    case MessageKind::kTaskMetrics:
+    case MessageKind::kLegacyTaskMetrics:
+      topic = &topic_task_metrics_;
+      break;
+    case MessageKind::kPropletMetrics:
+      topic = &topic_metrics_;
+      break;
+    case MessageKind::kAlive:
+      topic = &topic_alive_;
+      break;
+    case MessageKind::kCreate:
+      topic = &topic_create_;
+      break;
+    case MessageKind::kResults:
+      topic = &topic_results_;
+      break;
+  }
+  Status s = client_->Publish(*topic, json);
+  if (!s.ok()) {
+    // Counted by the client (failed_total).
+    PM_LOG_EVERY_30S(kWarn) << "mqtt: cannot publish "
+                            << payload::KindName(kind) << ": " << s.message();
+  }
+}
+
+void Publisher::OnConnected() {
+  // Never let an exception escape into the client's thread.
+  try {
+    NodeFacts facts = ReadNodeFacts(options_.procfs, options_.privacy);
+    Send(MessageKind::kCreate, payload::Encode(BuildCreate(
+                                   options_.proplet_id, options_.namespace_name,
+                                   options_.proplet_version, facts)));
+    Send(MessageKind::kAlive,
+         payload::Encode(payload::Alive{options_.proplet_id, "alive",
+                                        options_.namespace_name}));
+  } catch (const std::exception& e) {
+    PM_LOG_EVERY_30S(kError) << "mqtt: on connect: " << e.what();
+  }
+}
+
+void Publisher::PublishAlive() {
+  // An alive that waits in the buffer says nothing true when it finally
+  // arrives: send it only while connected (each connect sends one at once).
+  if (!client_->stats().connected) return;
+  Send(MessageKind::kAlive,
+       payload::Encode(payload::Alive{options_.proplet_id, "alive",
+                                      options_.namespace_name}));
+}
+
+std::optional<HostCpuTicks> Publisher::ReadHostCpu() const {
+  std::string buf;
+  if (!ReadFileTo(options_.procfs + "/stat", &buf).ok()) return std::nullopt;
+  return ParseHostCpuTicks(buf);
+}
+
+void Publisher::PublishPropletMetrics() {
+  std::optional<double> ratio;
+  std::optional<HostCpuTicks> now_cpu = ReadHostCpu();
+  if (now_cpu) {
+    if (last_host_cpu_) ratio = HostCpuRatio(*last_host_cpu_, *now_cpu);
+    last_host_cpu_ = now_cpu;
+  }
+  SelfStats self = ReadSelfStats(options_.self_proc);
+  Send(MessageKind::kPropletMetrics,
+       payload::Encode(
+           BuildPropletMetrics(options_.proplet_id, options_.namespace_name,
+                               SystemClock::Get()->Now(), self, ratio)));
+}
+
+void Publisher::TimerLoop() {
+  using Clock = std::chrono::steady_clock;
+  auto to_duration = [](double s) {
+    return std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(s));
+  };
+  const auto alive_every = to_duration(options_.liveliness_interval_seconds);
+  const auto metrics_every = to_duration(options_.metrics_interval_seconds);
+  if (options_.enable_monitoring) {
+    // The first reading of /proc/stat: the first message then has a percent.
+    last_host_cpu_ = ReadHostCpu();
+  }
+  const auto t0 = Clock::now();
+  auto next_alive = t0 + alive_every;
+  auto next_metrics = t0 + metrics_every;
+  // Next point of a fixed grid after `now` (missed ticks are skipped).
+  auto advance = [](Clock::time_point* next, Clock::duration every,
+                    Clock::time_point now) {
+    *next += every;
+    if (*next <= now) {
+      auto behind = (now - *next) / every + 1;
+      *next += every * behind;
+    }
+  };
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    auto now = Clock::now();
+    bool alive_due = now >= next_alive;
+    bool metrics_due = options_.enable_monitoring && now >= next_metrics;
+    if (alive_due || metrics_due) {
+      lk.unlock();
+      try {
+        if (alive_due) PublishAlive();
+        if (metrics_due) PublishPropletMetrics();
+      } catch (const std::exception& e) {
+        PM_LOG_EVERY_30S(kError) << "mqtt: timer: " << e.what();
+      }
+      lk.lock();
+      now = Clock::now();
+      if (alive_due) advance(&next_alive, alive_every, now);
+      if (metrics_due) advance(&next_metrics, metrics_every, now);
+      continue;
+    }
+    auto wake = options_.enable_monitoring ? std::min(next_alive, next_metrics)
+                                           : next_alive;
+    cv_.wait_until(lk, wake);
+  }
+}
+
+void Publisher::OnSample(const TaskInfo& task, const TaskSample& sample) {
+  const MonitoringProfile& p = task.spec.profile;
+  if (!p.enabled || !p.export_to_mqtt) return;
+  // The final sample of an ended task has counters but no gauges; a manager
+  // that reads missing figures as 0 would record a false zero point.
+  if (task.state != TaskState::kRunning) return;
+  try {
+    Send(MessageKind::kTaskMetrics,
+         payload::Encode(BuildTaskMetrics(options_.proplet_id, task, sample)));
+  } catch (const std::exception& e) {
+    PM_LOG_EVERY_30S(kError) << "mqtt: task_metrics: " << e.what();
+  }
+}
+
+void Publisher::PublishResultsOnce(const std::string& task_id,
+                                   int wait_status) {
+  Send(MessageKind::kResults, payload::Encode(BuildResults(
+                                  options_.proplet_id, task_id, wait_status)));
+  auto err = WaitStatusError(wait_status);
+  PM_LOG(kInfo) << "mqtt: results published for task " << task_id
+                << " error=" << (err ? *err : std::string("null"));
+}
+
+void Publisher::OnEnded(const TaskInfo& task) {
+  try {
+    if (task.wait_status) {
+      {
+        std::lock_guard lk(mu_);
+        if (results_sent_.insert(task.spec.id).second) {
+          results_order_.push_back(task.spec.id);
+          if (results_order_.size() > kMaxResultsRemembered) {
+            results_sent_.erase(results_order_.front());
+            results_order_.pop_front();
+          }
+        }
+      }
+      PublishResultsOnce(task.spec.id, *task.wait_status);
+      return;
+    }
+    if (task.spec.source == "run") return;  // TaskExited() will report it.
+    PM_LOG(kInfo) << "mqtt: task " << task.spec.id
+                  << " ended; its exit status is unknown (the process was "
+                     "not started by the exporter): no results message";
+  } catch (const std::exception& e) {
+    PM_LOG_EVERY_30S(kError) << "mqtt: results: " << e.what();
+  }
+}
+
+void Publisher::TaskExited(const std::string& task_id, int wait_status) {
+  {
+    std::lock_guard lk(mu_);
+    if (results_sent_.erase(task_id) > 0) {
+      results_order_.erase(
+          std::find(results_order_.begin(), results_order_.end(), task_id));
+      return;
+    }
+  }
+  PublishResultsOnce(task_id, wait_status);
+}
+
+std::vector<prometheus::MetricFamily> Publisher::Collect() const {
+  using prometheus::MetricType;
+  MqttStats s = client_->stats();
+  std::vector<prometheus::MetricFamily> out;
+  auto one = [&](const char* name, const char* help, MetricType type,
+                 double v) {
+    FamilyBuilder b(name, help, type);
+    b.Add(Labels{}, v);
+    b.MoveTo(&out);
+  };
+  one("propmon_exporter_mqtt_connected",
+      "1 while connected to the MQTT broker, else 0.", MetricType::Gauge,
+      s.connected ? 1 : 0);
+  one("propmon_exporter_mqtt_buffered_messages",
+      "Messages waiting in the exporter's buffer for the broker.",
+      MetricType::Gauge, static_cast<double>(s.buffered));
+  one("propmon_exporter_mqtt_published_total",
+      "Messages acknowledged by the broker (QoS 1/2) or sent (QoS 0).",
+      MetricType::Counter, static_cast<double>(s.published_total));
+  one("propmon_exporter_mqtt_failed_total",
+      "Messages given up on: invalid, refused by the broker, or repeated "
+      "delivery failures.",
+      MetricType::Counter, static_cast<double>(s.failed_total));
+  one("propmon_exporter_mqtt_dropped_total",
+      "Messages dropped: oldest pushed out of a full buffer, or unsent at "
+      "shutdown.",
+      MetricType::Counter, static_cast<double>(s.dropped_total));
+  one("propmon_exporter_mqtt_reconnects_total",
+      "Connections to the broker established after the first one.",
+      MetricType::Counter, static_cast<double>(s.reconnects_total));
+  return out;
+}
+
+}  // namespace propmon::exporter
