@@ -30,6 +30,8 @@ constexpr int kMaxDeliveryAttempts = 10;
 // After Paho says "disconnected" on a publish, wait this long for its
 // connection-lost callback before trying again.
 constexpr double kDisconnectedPauseSeconds = 0.1;
+// After an MQTT 5 broker said "quota exceeded" or "server busy".
+constexpr double kBusyPauseSeconds = 0.5;
 
 double MonotonicSeconds() {
   return std::chrono::duration<double>(
@@ -231,6 +233,105 @@ Status CheckReadable(const char* field, const std::string& path) {
   }
   return Status::Ok();
 }
+
+// Paho C reports why a TLS handshake failed (the alert sent or received,
+// a host name mismatch) only through its process-wide trace hook, and Paho
+// C++ 1.2's per-connection TLS error handler is unsafe (see
+// FillConnectOptions). So while any TLS connect is in progress the trace
+// level is raised to "minimum" and the last such line is kept; otherwise
+// the level stays at "error" so that established connections pay nothing.
+// A process with several TLS clients connecting at once may attribute a
+// line to the wrong one; the daemons have one client each. Thread-safe.
+class TlsTap {
+ public:
+  static TlsTap& Get() {
+    static TlsTap* tap = new TlsTap();  // Never destroyed: Paho may call late.
+    return *tap;
+  }
+  // Returns the sequence number to pass to Since().
+  std::uint64_t BeginConnect() {
+    std::lock_guard lk(mu_);
+    if (connecting_++ == 0) MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_MINIMUM);
+    return seq_;
+  }
+  void EndConnect() {
+    std::lock_guard lk(mu_);
+    if (connecting_ > 0 && --connecting_ == 0) {
+      MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+    }
+  }
+  // The last TLS detail seen after `seq`, or "".
+  std::string Since(std::uint64_t seq) {
+    std::lock_guard lk(mu_);
+    return seq_ > seq ? last_ : std::string();
+  }
+
+ private:
+  TlsTap() {
+    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+    MQTTAsync_setTraceCallback(&TlsTap::Callback);
+  }
+
+  static void Callback(enum MQTTASYNC_TRACE_LEVELS, char* message) noexcept {
+    try {
+      if (message != nullptr) Get().Observe(message);
+    } catch (...) {
+    }
+  }
+
+  // Lines of interest (Paho C 1.3 wording):
+  //   "SSL alert write:fatal:unknown CA"        we aborted the handshake
+  //   "SSL alert read:fatal:unknown"            the broker aborted it
+  //   "X509_check_host for hostname H failed"   then, for IPs and names:
+  //   "rc from X509_check_ip_asc is 0"          the certificate names
+  //                                             neither: host mismatch
+  void Observe(std::string_view m) {
+    std::string detail;
+    if (size_t at = m.find("SSL alert "); at != std::string_view::npos) {
+      std::string_view alert = m.substr(at + 10);
+      const bool sent = alert.substr(0, 6) == "write:";
+      if (alert.find(":fatal:") == std::string_view::npos) return;
+      std::string_view what = alert.substr(alert.rfind(':') + 1);
+      while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) {
+        what.remove_suffix(1);
+      }
+      detail = sent ? "TLS: we aborted the handshake (alert \"" +
+                          std::string(what) + "\")"
+                    : "TLS: the broker aborted the handshake (alert \"" +
+                          std::string(what) + "\")";
+      if (sent && what == "unknown CA") {
+        detail += ": the broker's certificate is not signed by ca_file";
+      }
+    } else if (size_t at = m.find("X509_check_host for hostname ");
+               at != std::string_view::npos) {
+      std::string_view rest = m.substr(at + 29);
+      std::lock_guard lk(mu_);
+      pending_host_ = std::string(rest.substr(0, rest.find(" failed")));
+      return;
+    } else if (size_t at = m.find("rc from X509_check_ip_asc is ");
+               at != std::string_view::npos) {
+      std::lock_guard lk(mu_);
+      if (m.substr(at + 29, 1) != "1" && !pending_host_.empty()) {
+        ++seq_;
+        last_ = "TLS: the broker's certificate does not name host \"" +
+                pending_host_ + "\"";
+      }
+      pending_host_.clear();
+      return;
+    } else {
+      return;
+    }
+    std::lock_guard lk(mu_);
+    ++seq_;
+    last_ = std::move(detail);
+  }
+
+  std::mutex mu_;
+  std::string pending_host_;
+  int connecting_ = 0;
+  std::uint64_t seq_ = 0;
+  std::string last_;
+};
 
 std::string RandomClientId() {
   std::random_device rd;
@@ -464,7 +565,6 @@ class MqttClient::Impl {
       client_ = std::make_unique<mqtt::async_client>(
           options_.url, options_.client_id, mqtt::create_options(MQTTVERSION_5),
           nullptr);
-      BuildConnectOptions();
       client_->set_connection_lost_handler([this](const std::string& cause) {
         Shielded("connection lost handler", [&] { OnConnectionLost(cause); });
       });
@@ -543,6 +643,7 @@ class MqttClient::Impl {
       closed_ = true;
     }
     lk.lock();
+    EndTlsTapLocked();
     state_ = State::kDisconnected;
     connected_ = false;
     subscribed_ = false;
@@ -682,8 +783,13 @@ class MqttClient::Impl {
     std::string cause;
   };
 
-  void BuildConnectOptions() {
-    mqtt::connect_options o;
+  // Fills a fresh connect_options for one connect() call. Built anew each
+  // time and never copied or moved by us: Paho C++ 1.2 keeps raw pointers
+  // into the object (properties, will, TLS strings) that a move leaves
+  // dangling. No TLS error handler either: 1.2 registers the address of a
+  // temporary copy as its context, which Paho C calls after it is gone
+  // (without one, Paho C prints OpenSSL's reason to stderr itself).
+  void FillConnectOptions(mqtt::connect_options& o) const {
     o.set_mqtt_version(options_.mqtt_version == 5 ? MQTTVERSION_5
                                                   : MQTTVERSION_3_1_1);
     if (options_.mqtt_version == 5) {
@@ -713,12 +819,8 @@ class MqttClient::Impl {
       if (!options_.key_file.empty()) ssl.set_private_key(options_.key_file);
       ssl.set_enable_server_cert_auth(!options_.insecure);
       ssl.set_verify(!options_.insecure);
-      ssl.set_error_handler([this](const std::string& msg) {
-        Shielded("tls error handler", [&] { OnTlsError(msg); });
-      });
-      o.set_ssl(std::move(ssl));
+      o.set_ssl(ssl);
     }
-    connect_options_ = std::move(o);
   }
 
   // --- Background thread ---------------------------------------------------
@@ -782,13 +884,18 @@ class MqttClient::Impl {
   void BeginConnect(std::unique_lock<std::mutex>& lk) {
     const std::uint64_t gen = ++connect_gen_;
     state_ = State::kConnecting;
+    if (MqttUrlUsesTls(options_.url)) {
+      tls_tap_seq_ = TlsTap::Get().BeginConnect();
+      tls_tap_active_ = true;
+    }
     connect_deadline_ =
         MonotonicSeconds() + options_.connect_timeout_seconds + 5;
-    tls_error_.clear();
-    mqtt::connect_options opts = connect_options_;
     lk.unlock();
-    std::optional<PahoError> err = CallPaho(
-        [&] { client_->connect(opts, ContextOf(gen), connect_listener_); });
+    std::optional<PahoError> err = CallPaho([&] {
+      mqtt::connect_options opts;
+      FillConnectOptions(opts);
+      client_->connect(opts, ContextOf(gen), connect_listener_);
+    });
     lk.lock();
     if (err) ConnectFailedLocked(gen, *err);
   }
@@ -849,6 +956,8 @@ class MqttClient::Impl {
     if (err.reason_code == mqtt::MQTTPP_V3_CODE) err.reason_code = 0;
     switch (kind) {
       case Listener::kConnect: {
+        // MQTT 5 refusals arrive with the reason code as the return code.
+        if (err.reason_code == 0 && err.rc >= 0x80) err.reason_code = err.rc;
         bool session_present = false;
         if (success) {
           // Only present on success; tolerate its absence.
@@ -1002,17 +1111,11 @@ class MqttClient::Impl {
     server_disconnect_reason_ = reason_code;
   }
 
-  void OnTlsError(const std::string& msg) {
-    std::shared_lock cb(callback_mu_);
-    if (closed_) return;
-    std::lock_guard lk(mu_);
-    if (tls_error_.empty()) tls_error_ = msg;
-  }
-
   // --- State changes (mu_ held) ------------------------------------------
 
   void ConnectedLocked(std::uint64_t gen, bool session_present) {
     if (gen != connect_gen_ || state_ != State::kConnecting) return;
+    EndTlsTapLocked();
     state_ = State::kConnected;
     connected_ = true;
     if (ever_connected_) ++reconnects_total_;
@@ -1038,22 +1141,53 @@ class MqttClient::Impl {
 
   void ConnectFailedLocked(std::uint64_t gen, const PahoError& err) {
     if (gen != connect_gen_ || state_ != State::kConnecting) return;
+    std::string tls_detail =
+        tls_tap_active_ ? TlsTap::Get().Since(tls_tap_seq_) : std::string();
+    EndTlsTapLocked();
     state_ = State::kDisconnected;
     ++connect_failures_total_;
     const double delay = BackoffLocked();
     ++consecutive_failures_;
     next_attempt_ = MonotonicSeconds() + delay;
     std::string detail = DescribeError(err.rc, err.reason_code, true);
-    if (!tls_error_.empty()) detail += "; TLS: " + tls_error_;
+    if (!err.message.empty()) detail += " [" + err.message + "]";
+    if (err.rc == MQTTASYNC_FAILURE && err.reason_code == 0) {
+      if (!tls_detail.empty()) {
+        detail += "; " + tls_detail;
+        if (options_.cert_file.empty() &&
+            tls_detail.find("broker aborted") != std::string::npos) {
+          detail +=
+              "; does the broker require a client certificate "
+              "(cert_file/key_file)?";
+        }
+      } else {
+        detail += MqttUrlUsesTls(options_.url)
+                      ? "; TCP connect or TLS handshake failed"
+                      : "; TCP connect failed or the connection was closed";
+      }
+    }
     last_error_ = "connect to " + options_.url + " failed: " + detail;
     PM_LOG_EVERY_30S(kWarn)
         << "mqtt: " << last_error_ << "; retrying in " << delay << " s";
   }
 
+  void EndTlsTapLocked() {
+    if (!tls_tap_active_) return;
+    tls_tap_active_ = false;
+    TlsTap::Get().EndConnect();
+  }
+
   void PublishFailedLocked(Pending p, const PahoError& err) {
-    const bool refused = err.reason_code >= 0x80;
-    if (!refused && IsTransient(err.rc) &&
+    // MQTT 5 "quota exceeded" and "server busy" are worth another try after
+    // a pause; any other refusal by the broker is final.
+    const bool busy = err.reason_code == MQTTREASONCODE_QUOTA_EXCEEDED ||
+                      err.reason_code == MQTTREASONCODE_SERVER_BUSY;
+    const bool refused = err.reason_code >= 0x80 && !busy;
+    if (!refused && (busy || IsTransient(err.rc)) &&
         ++p.failures < kMaxDeliveryAttempts) {
+      if (busy) {
+        publish_pause_until_ = MonotonicSeconds() + kBusyPauseSeconds;
+      }
       RequeueLocked(std::move(p));
       return;
     }
@@ -1162,7 +1296,6 @@ class MqttClient::Impl {
 
   const MqttOptions options_;
   std::unique_ptr<mqtt::async_client> client_;
-  mqtt::connect_options connect_options_;
 
   // Held only briefly, never while calling into Paho.
   mutable std::mutex mu_;
@@ -1187,8 +1320,9 @@ class MqttClient::Impl {
   std::vector<size_t> confirmed_subs_;
   std::deque<Event> events_;
   std::string last_error_;
-  std::string tls_error_;
   int server_disconnect_reason_ = 0;
+  bool tls_tap_active_ = false;  // This client counts in TlsTap's connecting.
+  std::uint64_t tls_tap_seq_ = 0;
   ConnectedHandler on_connected_;
   ConnectionLostHandler on_connection_lost_;
   std::minstd_rand rng_;

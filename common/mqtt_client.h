@@ -78,8 +78,12 @@ struct MqttOptions {
   // MQTT 5 only, with clean_start false: how long the broker keeps our
   // session after we disconnect.
   std::uint32_t session_expiry_seconds = 3600;
-  // Messages handed to Paho and not yet acknowledged, at most.
-  int max_inflight = 64;
+  // Messages handed to Paho and not yet acknowledged, at most. Keep it at
+  // or below the broker's per-client limit (mosquitto: max_inflight_messages,
+  // default 20): under MQTT 3.1.1 a broker over its limit cannot say so, and
+  // mosquitto 2.0 then drops the message while acknowledging it. MQTT 5
+  // brokers announce their limit (Receive Maximum) and Paho keeps to it.
+  int max_inflight = 16;
   std::optional<MqttWill> will;
 };
 
