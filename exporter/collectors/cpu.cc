@@ -58,9 +58,9 @@ double UserHz() {
   return hz > 0 ? static_cast<double>(hz) : 100.0;
 }
 
-StatusOr<ProcStat> ParseProcStat(std::string_view text, double user_hz) {
+StatusOr<HostStat> ParseHostStat(std::string_view text, double user_hz) {
   if (!(user_hz > 0)) return InvalidArgument("stat: USER_HZ must be positive");
-  ProcStat st;
+  HostStat st;
   std::vector<std::string_view> f;
   std::string_view line;
   while (NextLine(&text, &line)) {
@@ -117,7 +117,7 @@ StatusOr<CpuTimes> ReadHostCpuTimes(const HostPaths& paths) {
   std::string buf;
   Status s = ReadFileTo(JoinPath(paths.procfs, "stat"), &buf);
   if (!s.ok()) return s;
-  auto st = ParseProcStat(buf, UserHz());
+  auto st = ParseHostStat(buf, UserHz());
   if (!st.ok()) return st.status();
   if (!st->total) return InvalidArgument("stat: no aggregate \"cpu\" line");
   return *st->total;
@@ -129,7 +129,7 @@ CpuCollector::CpuCollector(HostPaths paths)
 Status CpuCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   Status s = ReadFileTo(JoinPath(paths_.procfs, "stat"), &buf_);
   if (!s.ok()) return s;
-  auto st = ParseProcStat(buf_, user_hz_);
+  auto st = ParseHostStat(buf_, user_hz_);
   if (!st.ok()) return st.status();
   if (st->cpus.empty()) return InvalidArgument("stat: no per-CPU lines");
 

@@ -51,7 +51,7 @@ struct CpuTimes {
 };
 
 // What /proc/stat says. Fields the file lacks are absent.
-struct ProcStat {
+struct HostStat {
   std::optional<CpuTimes> total;               // the "cpu" line
   std::vector<std::pair<int, CpuTimes>> cpus;  // "cpuN" lines, file order
   std::optional<uint64_t> intr;                // first number of "intr"
@@ -65,7 +65,7 @@ struct ProcStat {
 // Parses /proc/stat text; ticks are divided by `user_hz` (USER_HZ, from
 // sysconf(_SC_CLK_TCK)). Unknown lines are ignored; a known line with a
 // malformed or missing number is an InvalidArgument error naming the line.
-StatusOr<ProcStat> ParseProcStat(std::string_view text, double user_hz);
+StatusOr<HostStat> ParseHostStat(std::string_view text, double user_hz);
 
 // USER_HZ of this system (sysconf(_SC_CLK_TCK), 100 if that fails).
 double UserHz();

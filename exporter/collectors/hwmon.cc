@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "common/file.h"
 #include "common/metrics.h"
@@ -123,6 +124,7 @@ Status HwmonCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
                         MetricType::Gauge);
 
   const std::string class_dir = JoinPath(paths_.sysfs, "class/hwmon");
+  std::set<std::string> chips_seen;
   for (const std::string& entry : ListDir(class_dir)) {
     const std::string dir = JoinPath(class_dir, entry);
     std::string name_file;
@@ -130,7 +132,9 @@ Status HwmonCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
     if (has_name) name_file = buf_;
     std::string chip = HwmonChipName(RealPath(JoinPath(dir, "device")),
                                      name_file, RealPath(dir));
-    if (chip.empty()) continue;
+    // Two hwmon dirs resolving to one chip name would emit duplicate
+    // series (invalid exposition): the first one wins.
+    if (chip.empty() || !chips_seen.insert(chip).second) continue;
     if (has_name) {
       std::string cn = CleanHwmonName(TrimSpace(name_file));
       if (!cn.empty()) names_f.Add({{"chip", chip}, {"chip_name", cn}}, 1);

@@ -1,5 +1,7 @@
 #include "exporter/collectors/meminfo.h"
 
+#include <set>
+
 #include "common/file.h"
 #include "common/metrics.h"
 #include "exporter/collectors/parse_util.h"
@@ -62,7 +64,9 @@ Status MeminfoCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   if (!s.ok()) return s;
   auto fields = ParseMeminfo(buf_);
   if (!fields.ok()) return fields.status();
+  std::set<std::string_view> seen;  // A repeated key would be a duplicate.
   for (const auto& m : *fields) {
+    if (!seen.insert(m.name).second) continue;
     const bool counter = m.name.size() > 6 &&
                          m.name.compare(m.name.size() - 6, 6, "_total") == 0;
     FamilyBuilder b("node_memory_" + m.name,

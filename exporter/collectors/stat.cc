@@ -23,7 +23,7 @@ void AddOne(const std::optional<uint64_t>& v, const char* name,
 Status StatCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   Status s = ReadFileTo(JoinPath(paths_.procfs, "stat"), &buf_);
   if (!s.ok()) return s;
-  auto st = ParseProcStat(buf_, UserHz());
+  auto st = ParseHostStat(buf_, UserHz());
   if (!st.ok()) return st.status();
   using prometheus::MetricType;
   AddOne(st->btime, "node_boot_time_seconds", "Node boot time, in unixtime.",

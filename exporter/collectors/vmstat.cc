@@ -1,5 +1,7 @@
 #include "exporter/collectors/vmstat.h"
 
+#include <set>
+
 #include "common/file.h"
 #include "common/metrics.h"
 #include "exporter/collectors/parse_util.h"
@@ -44,8 +46,9 @@ Status VmstatCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   if (!s.ok()) return s;
   auto fields = ParseVmstat(buf_);
   if (!fields.ok()) return fields.status();
+  std::set<std::string_view> seen;  // A repeated key would be a duplicate.
   for (const auto& [name, v] : *fields) {
-    if (!VmstatFieldSelected(name)) continue;
+    if (!VmstatFieldSelected(name) || !seen.insert(name).second) continue;
     FamilyBuilder b("node_vmstat_" + name,
                     "/proc/vmstat information field " + name + ".",
                     prometheus::MetricType::Untyped);

@@ -191,6 +191,17 @@ TEST(MeminfoCollectorTest, EveryFixtureFieldBecomesASeries) {
   EXPECT_TRUE(FindSample(s, "node_memory_Inactive_file_bytes").has_value());
 }
 
+TEST(MeminfoCollectorTest, RepeatedKeyIsReportedOnce) {
+  testutil::TempDir dir;
+  dir.Write("meminfo", "MemTotal: 10 kB\nMemTotal: 20 kB\n");
+  HostPaths p;
+  p.procfs = dir.path();
+  MeminfoCollector c(p);
+  auto s = MustCollect(c);
+  ASSERT_EQ(FindSamples(s, "node_memory_MemTotal_bytes").size(), 1u);
+  EXPECT_EQ(FindSamples(s, "node_memory_MemTotal_bytes")[0].value, 10240);
+}
+
 TEST(MeminfoCollectorTest, GarbageFailsTheCollector) {
   testutil::TempDir dir;
   dir.Write("meminfo", "MemTotal: lots\n");
@@ -634,6 +645,26 @@ TEST(HwmonCollectorTest, FixtureChipsAndSensors) {
       FindSample(s, "node_hwmon_chip_names",
                  {{"chip", "platform_coretemp_0"}, {"chip_name", "coretemp"}}));
   EXPECT_EQ(FindSamples(s, "node_hwmon_temp_celsius").size(), 3u);
+}
+
+TEST(HwmonCollectorTest, TwoDirsWithOneChipNameEmitNoDuplicates) {
+  testutil::TempDir sys;
+  for (const char* d :
+       {"class", "class/hwmon", "class/hwmon/hwmon0", "class/hwmon/hwmon1"}) {
+    ASSERT_EQ(mkdir(sys.File(d).c_str(), 0755), 0);
+  }
+  sys.Write("class/hwmon/hwmon0/name", "acpitz\n");
+  sys.Write("class/hwmon/hwmon0/temp1_input", "30000\n");
+  sys.Write("class/hwmon/hwmon1/name", "acpitz\n");
+  sys.Write("class/hwmon/hwmon1/temp1_input", "31000\n");
+  sys.Write("class/hwmon/hwmon1/temp2_input", "garbage\n");  // Skipped.
+  HostPaths p;
+  p.sysfs = sys.path();
+  HwmonCollector c(p);
+  auto s = MustCollect(c);
+  auto temps = FindSamples(s, "node_hwmon_temp_celsius");
+  ASSERT_EQ(temps.size(), 1u);
+  EXPECT_EQ(temps[0].value, 30);
 }
 
 TEST(HwmonCollectorTest, NoHwmonIsNotAnError) {

@@ -76,8 +76,8 @@ constexpr char kProcStat[] =
     "procs_blocked 1\n"
     "softirq 135699 0 14508\n";
 
-TEST(ProcStatParserTest, ParsesRealLayoutInSeconds) {
-  auto st = ParseProcStat(kProcStat, 100);
+TEST(HostStatParserTest, ParsesRealLayoutInSeconds) {
+  auto st = ParseHostStat(kProcStat, 100);
   ASSERT_TRUE(st.ok()) << st.status().message();
   ASSERT_TRUE(st->total.has_value());
   EXPECT_EQ(st->total->columns, 10);
@@ -95,15 +95,15 @@ TEST(ProcStatParserTest, ParsesRealLayoutInSeconds) {
   EXPECT_EQ(st->procs_blocked, 1u);
 }
 
-TEST(ProcStatParserTest, OldKernelWithFourColumns) {
-  auto st = ParseProcStat("cpu 1 2 3 4\ncpu0 1 2 3 4\n", 100);
+TEST(HostStatParserTest, OldKernelWithFourColumns) {
+  auto st = ParseHostStat("cpu 1 2 3 4\ncpu0 1 2 3 4\n", 100);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->cpus[0].second.columns, 4);
   EXPECT_FALSE(st->cpus[0].second.Has(CpuMode::kIowait));
   EXPECT_FALSE(st->btime.has_value());  // Absent, not zero.
 }
 
-TEST(ProcStatParserTest, RejectsMalformed) {
+TEST(HostStatParserTest, RejectsMalformed) {
   const char* cases[] = {
       "cpu0 1 2 3\n",                        // Too few columns.
       "cpu0 1 2 x 4\n",                      // Garbage number.
@@ -114,22 +114,22 @@ TEST(ProcStatParserTest, RejectsMalformed) {
       "cpu  1 2 3 4 5 6 7 8 9 1\ncpu0 1 2",  // Truncated mid-line.
   };
   for (const char* c : cases) {
-    EXPECT_FALSE(ParseProcStat(c, 100).ok()) << c;
+    EXPECT_FALSE(ParseHostStat(c, 100).ok()) << c;
   }
-  EXPECT_TRUE(ParseProcStat("", 100).ok());  // Empty: nothing, no crash.
-  EXPECT_FALSE(ParseProcStat(kProcStat, 0).ok());
+  EXPECT_TRUE(ParseHostStat("", 100).ok());  // Empty: nothing, no crash.
+  EXPECT_FALSE(ParseHostStat(kProcStat, 0).ok());
 }
 
 TEST(CpuUsageRatioTest, BusyOverTotal) {
-  auto a = ParseProcStat("cpu 100 0 100 700 100 0 0 0 0 0\n", 100);
-  auto b = ParseProcStat("cpu 150 0 150 800 100 0 0 0 0 0\n", 100);
+  auto a = ParseHostStat("cpu 100 0 100 700 100 0 0 0 0 0\n", 100);
+  auto b = ParseHostStat("cpu 150 0 150 800 100 0 0 0 0 0\n", 100);
   ASSERT_TRUE(a.ok() && b.ok());
   auto r = CpuUsageRatio(*a->total, *b->total);
   ASSERT_TRUE(r.has_value());
   EXPECT_DOUBLE_EQ(*r, 100.0 / 200.0);
   // Guest time is inside user time: it must not be counted twice.
-  auto g1 = ParseProcStat("cpu 100 0 0 100 0 0 0 0 50 0\n", 100);
-  auto g2 = ParseProcStat("cpu 200 0 0 100 0 0 0 0 150 0\n", 100);
+  auto g1 = ParseHostStat("cpu 100 0 0 100 0 0 0 0 50 0\n", 100);
+  auto g2 = ParseHostStat("cpu 200 0 0 100 0 0 0 0 150 0\n", 100);
   EXPECT_DOUBLE_EQ(*CpuUsageRatio(*g1->total, *g2->total), 1.0);
   // No time passed, or time went backwards: no figure.
   EXPECT_FALSE(CpuUsageRatio(*a->total, *a->total).has_value());
