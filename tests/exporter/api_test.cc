@@ -3,11 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "common/clock.h"
@@ -407,6 +411,186 @@ TEST(HistoryPageJsonTest, AggregatesAreNullWithoutHistory) {
   EXPECT_TRUE(j["metrics"][0]["aggregated"].is_null());
   EXPECT_DOUBLE_EQ(j["metrics"][0]["metrics"]["cpu_percent"].get<double>(), 25);
   EXPECT_EQ(j["metrics"][0]["timestamp"], "2023-11-14T22:13:20.500000Z");
+}
+
+// --- The real binary
+// ----------------------------------------------------------
+
+// Returns the fenced block that follows `marker` (the fence line included in
+// the marker), up to the closing fence.
+std::string BlockAfter(const std::string& doc, const std::string& marker) {
+  size_t at = doc.find(marker);
+  if (at == std::string::npos) return "";
+  at += marker.size();
+  size_t end = doc.find("\n```", at);
+  return end == std::string::npos ? "" : doc.substr(at, end - at + 1);
+}
+
+std::string ReplaceAll(std::string s, const std::string& from,
+                       const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos;
+       at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+// Runs a bash script; returns its stdout and sets *status.
+std::string RunBash(const testutil::TempDir& dir, const std::string& script,
+                    int* status) {
+  std::string path = dir.Write("script.sh", script);
+  FILE* f = popen(("bash " + path + " 2>/dev/null").c_str(), "r");
+  std::string out;
+  if (f == nullptr) {
+    *status = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  *status = pclose(f);
+  return out;
+}
+
+class ExporterBinaryTest : public ::testing::Test {
+ protected:
+  bool StartExporter(std::vector<std::string> args, int port) {
+    args.insert(args.begin(), testutil::ExporterBinary());
+    if (!exporter_.Start(args, dir_.File("exporter.log"))) return false;
+    return testutil::WaitUntil([&] { return testutil::PortOpen(port); }, 10s);
+  }
+  testutil::TempDir dir_;
+  Subprocess exporter_;
+};
+
+TEST_F(ExporterBinaryTest, DocsApiExamplesWorkVerbatim) {
+  int port = testutil::FreePort();
+  ASSERT_TRUE(
+      StartExporter({"--web.listen-address=127.0.0.1:" + std::to_string(port),
+                     "--proplet-id=worker-01"},
+                    port))
+      << testutil::ReadFileOrEmpty(dir_.File("exporter.log"));
+  std::string doc =
+      testutil::ReadFileOrEmpty(testutil::SourceDir() + "/docs/api.md");
+  std::string here = "127.0.0.1:" + std::to_string(port);
+
+  std::string walk = BlockAfter(doc, "<!-- walkthrough -->\n```sh\n");
+  ASSERT_FALSE(walk.empty());
+  int status = 0;
+  std::string out =
+      RunBash(dir_, ReplaceAll(walk, "127.0.0.1:9652", here), &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_THAT(out, HasSubstr(R"("id":"demo-1")"));
+  EXPECT_THAT(out, HasSubstr(R"("state":"running")"));
+  EXPECT_THAT(out, HasSubstr(R"({"offset":1,"limit":2,"total":)"));
+  EXPECT_THAT(out, HasSubstr(R"("hardware":{)"));
+  EXPECT_THAT(out, HasSubstr(R"({"deleted":"demo-1")"));
+
+  // Every "$ command" of a console block prints exactly what follows it.
+  int commands = 0;
+  for (size_t at = doc.find("```console\n"); at != std::string::npos;
+       at = doc.find("```console\n", at + 1)) {
+    std::string block = BlockAfter(doc.substr(at), "```console\n");
+    std::istringstream lines(block);
+    std::string line, cmd, want;
+    auto check = [&] {
+      if (cmd.empty()) return;
+      ++commands;
+      int st = 0;
+      std::string got =
+          RunBash(dir_, ReplaceAll(cmd, "127.0.0.1:9652", here), &st);
+      EXPECT_EQ(st, 0) << cmd;
+      EXPECT_EQ(got + "\n", want) << cmd;
+    };
+    while (std::getline(lines, line)) {
+      if (line.rfind("$ ", 0) == 0) {
+        check();
+        cmd = line.substr(2);
+        want.clear();
+      } else {
+        want += line + "\n";
+      }
+    }
+    check();
+  }
+  EXPECT_GE(commands, 9);
+}
+
+TEST_F(ExporterBinaryTest, ConfigFileTasksAreDiscovered) {
+  std::filesystem::create_symlink(testutil::TestHelperBinary(),
+                                  dir_.File("e2e-worker-5"));
+  Subprocess worker;
+  ASSERT_TRUE(worker.Start({dir_.File("e2e-worker-5"), "sleep", "30"}));
+  int port = testutil::FreePort();
+  std::string esc;
+  for (char c : dir_.path()) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+      esc += '\\';
+    }
+    esc += c;
+  }
+  std::string config =
+      dir_.Write("exporter.yaml",
+                 "proplet_id: cfg-node\nprivacy: true\ndiscovery_interval: 1\n"
+                 "web:\n  listen_address: '127.0.0.1:" +
+                     std::to_string(port) +
+                     "'\n"
+                     "tasks:\n"
+                     "  - id: 'e2e-{{.Matches.n}}'\n"
+                     "    cmdline: '^" +
+                     esc +
+                     R"(/e2e-worker-(?P<n>\d+) ')"
+                     "\n"
+                     "    profile: intensive\n"
+                     "  - id: gone\n    pidfile: missing.pid\n");
+  ASSERT_TRUE(StartExporter({"--config.file=" + config}, port))
+      << testutil::ReadFileOrEmpty(dir_.File("exporter.log"));
+  ASSERT_TRUE(testutil::WaitUntil(
+      [&] { return Http(port, "GET", "/api/v1/tasks/e2e-5").status == 200; },
+      10s));
+  json t = json::parse(Http(port, "GET", "/api/v1/tasks/e2e-5").body);
+  EXPECT_EQ(t["source"], "config");
+  EXPECT_EQ(t["pid"], worker.pid());
+  EXPECT_EQ(t["profile"]["name"], "intensive");
+
+  ASSERT_TRUE(testutil::WaitUntil(
+      [&] {
+        auto s = testutil::ParseProm(Http(port, "GET", "/metrics").body);
+        auto v =
+            testutil::FindSample(s, "propmon_exporter_discovery_errors_total",
+                                 {{"reason", "pidfile_unreadable"}});
+        return v && *v >= 1 &&
+               testutil::FindSample(
+                   s, "proplet_task_info",
+                   {{"task_id", "e2e-5"}, {"proplet_id", "cfg-node"}});
+      },
+      10s));
+  json sys = json::parse(Http(port, "GET", "/api/v1/system").body);
+  EXPECT_EQ(sys["proplet_id"], "cfg-node");
+  EXPECT_FALSE(sys["software"].contains("hostname"));  // privacy: true
+  exporter_.Stop();
+
+  // The flag wins over web.listen_address.
+  int flag_port = testutil::FreePort();
+  ASSERT_TRUE(StartExporter(
+      {"--config.file=" + config,
+       "--web.listen-address=127.0.0.1:" + std::to_string(flag_port)},
+      flag_port));
+  EXPECT_EQ(Http(flag_port, "GET", "/api/v1/tasks").status, 200);
+}
+
+TEST_F(ExporterBinaryTest, BadConfigExitsWithTheLocation) {
+  std::string config =
+      dir_.Write("bad.yaml", "tasks:\n  - comm: x\n    colour: red\n");
+  Subprocess p;
+  ASSERT_TRUE(p.Start({testutil::ExporterBinary(), "--config.file=" + config},
+                      dir_.File("bad.log")));
+  auto st = p.Wait(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(WIFEXITED(*st));
+  EXPECT_EQ(WEXITSTATUS(*st), 2);
+  EXPECT_THAT(testutil::ReadFileOrEmpty(dir_.File("bad.log")),
+              HasSubstr(config + ":3:5: tasks[0].colour: unknown key"));
 }
 
 }  // namespace
