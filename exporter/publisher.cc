@@ -443,10 +443,12 @@ StatusOr<std::unique_ptr<Publisher>> Publisher::Create(
     return InvalidArgument("mqtt channel_id \"" + options.channel_id +
                            "\" is empty or not a valid id");
   }
-  for (const std::string* id : {&options.domain_id, &options.channel_id}) {
+  for (auto [name, id] : {std::pair{"domain_id", &options.domain_id},
+                          std::pair{"channel_id", &options.channel_id}}) {
     if (id->find_first_of("/+#") != std::string::npos) {
-      return InvalidArgument("mqtt topic id \"" + *id +
-                             "\" must not contain '/', '+' or '#'");
+      return InvalidArgument(std::string("mqtt ") + name + " \"" + *id +
+                             "\" must not contain '/', '+' or '#' (it is a "
+                             "topic level)");
     }
   }
   if (!(options.liveliness_interval_seconds > 0) ||
