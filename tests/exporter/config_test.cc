@@ -170,7 +170,7 @@ INSTANTIATE_TEST_SUITE_P(
     Table, ConfigErrorTest,
     ::testing::Values(
         ErrorCase{"BadYaml", "tasks: [\n  - a\n",
-                  "test.yaml:3:1: invalid YAML"},
+                  "test.yaml:2:3: invalid YAML: illegal block entry"},
         ErrorCase{"BadYamlMapValue", "web:\n  listen_address: a: b\n",
                   "test.yaml:2:20: invalid YAML"},
         ErrorCase{"TopLevelNotMap", "- a\n- b\n",
@@ -239,7 +239,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "test.yaml:2:14: tasks[0].cmdline: invalid regular "
                   "expression"},
         ErrorCase{"BadRegexInList", "tasks:\n  - cgroup: [ok, '[z-a]']\n",
-                  "test.yaml:2:19: tasks[0].cgroup[1]: invalid regular "
+                  "test.yaml:2:18: tasks[0].cgroup[1]: invalid regular "
                   "expression"},
         ErrorCase{"DuplicateGroupName",
                   "tasks:\n  - cmdline: '(?P<a>x)(?P<a>y)'\n",
@@ -255,7 +255,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "test.yaml:3:11: tasks[0].name: unknown template field "
                   "\"{{.Cmd}}\""},
         ErrorCase{"EmptyComm", "tasks:\n  - comm: ['']\n",
-                  "test.yaml:2:14: tasks[0].comm[0]: must not be empty"},
+                  "test.yaml:2:12: tasks[0].comm[0]: must not be empty"},
         ErrorCase{"BadListenAddress", "web:\n  listen_address: 'nonsense'\n",
                   "test.yaml:2:19: web.listen_address: "},
         ErrorCase{"DiscoveryIntervalTooSmall", "discovery_interval: 0.5\n",
