@@ -296,13 +296,24 @@ TEST_F(DiscoveryTest, ChildrenBelongToTheirMatchedRoot) {
   Subprocess sh;
   ASSERT_TRUE(sh.Start({"/bin/sh", "-c", script}));
   ProcReader reader;
+  std::vector<pid_t> workers;
+  // The workers outlive the shell's SIGKILL: end them with the test, or
+  // they hold ctest's output pipe open.
+  struct Reaper {
+    std::vector<pid_t>* pids;
+    ~Reaper() {
+      for (pid_t p : *pids) kill(p, SIGKILL);
+    }
+  } reaper{&workers};
   auto children = [&] {
     int n = 0;
+    workers.clear();
     for (pid_t pid : reader.ListPids()) {
       auto st = reader.ReadStat(pid);
       if (st.ok() && st->ppid == sh.pid() &&
           ReadCmdline(pid).find("tree-worker") != std::string::npos &&
           st->comm == "tree-worker") {
+        workers.push_back(pid);
         ++n;
       }
     }
