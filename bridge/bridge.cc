@@ -130,9 +130,8 @@ Bridge::Bridge(const BridgeConfig& config, const Clock* clock)
                               std::chrono::milliseconds(15000)}),
       queue_(config.queue_size) {
   if (config_.propeller_enabled) {
-    mapping_ = std::make_unique<PropellerMapping>(
-        config_.propeller, &store_, &task_history_, &proplet_history_, &hub_,
-        clock_);
+    mapping_ = std::make_unique<PropellerMapping>(config_.propeller, &store_,
+                                                  &hub_, clock_);
   }
   RegisterHttp();
 }
@@ -157,10 +156,12 @@ void Bridge::RegisterHttp() {
       "/api/v1/stream",
       [this](const HttpRequest& r, HttpStream& s) { hub_.Serve(r, s); });
   http_.HandlePrefix("GET", "/tasks/", [this](const HttpRequest& r) {
-    return ServeHistory(r, "/tasks/", task_history_);
+    return ServeHistory(r, "/tasks/", payload::MessageKind::kTaskMetrics,
+                        task_history_);
   });
   http_.HandlePrefix("GET", "/proplets/", [this](const HttpRequest& r) {
-    return ServeHistory(r, "/proplets/", proplet_history_);
+    return ServeHistory(r, "/proplets/", payload::MessageKind::kPropletMetrics,
+                        proplet_history_);
   });
 }
 
@@ -316,6 +317,14 @@ void Bridge::Process(QueuedMessage& m) {
     PM_LOG_EVERY_30S(kWarn) << "dropped field " << d.problems[0].Path() << " ("
                             << payload::ProblemName(d.problems[0].problem)
                             << ") of a message on \"" << m.topic << "\"";
+  }
+  // The manager-compatible history keeps the payload as received (moved,
+  // not copied); GET /tasks/{id}/metrics renders it on request.
+  if (const auto* tm = d.As<payload::TaskMetrics>()) {
+    task_history_.Append(tm->task_id, m.receive_time, std::move(m.payload));
+  } else if (const auto* pm = d.As<payload::PropletMetrics>()) {
+    proplet_history_.Append(pm->proplet_id, m.receive_time,
+                            std::move(m.payload));
   }
   if (!mapping_) return;
   auto outcome = mapping_->Apply(d, m.topic, m.receive_time, m.receive_mono);
@@ -509,6 +518,7 @@ HttpResponse Bridge::ServeLanding(const HttpRequest&) const {
 
 HttpResponse Bridge::ServeHistory(const HttpRequest& req,
                                   std::string_view prefix,
+                                  payload::MessageKind kind,
                                   const HistoryStore& history) const {
   std::string_view rest = std::string_view(req.path).substr(prefix.size());
   constexpr std::string_view kSuffix = "/metrics";
@@ -532,8 +542,24 @@ HttpResponse Bridge::ServeHistory(const HttpRequest& req,
         400, "invalid limit: want a non-negative integer");
   }
   HistoryStore::Page page = history.Get(id, offset, limit);
-  return HttpResponse::Json(200,
-                            ManagerPage(offset, limit, page.total, page.items));
+  std::vector<std::string> items;
+  items.reserve(page.items.size());
+  payload::DecodeOptions opt;
+  opt.max_bytes = config_.max_payload_bytes;
+  for (const HistoryStore::PageItem& item : page.items) {
+    opt.receive_time = item.time;
+    // These payloads decoded once already; decoding is deterministic.
+    auto d = payload::Decode(kind, item.data, opt);
+    if (!d.ok()) continue;
+    std::string json;
+    if (const auto* tm = d->As<payload::TaskMetrics>()) {
+      AppendManagerItem(*tm, &json);
+    } else if (const auto* pm = d->As<payload::PropletMetrics>()) {
+      AppendManagerItem(*pm, &json);
+    }
+    items.push_back(std::move(json));
+  }
+  return HttpResponse::Json(200, ManagerPage(offset, limit, page.total, items));
 }
 
 HttpResponse Bridge::ServeProplets(const HttpRequest&) const {

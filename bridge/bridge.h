@@ -94,6 +94,7 @@ class Bridge {
   static constexpr std::size_t kProblemCount = 6;
 
   void WorkerLoop();
+  // May move m.payload away (into the history).
   void Process(QueuedMessage& m);
   void Reject(std::size_t reason, std::string_view topic,
               std::string_view detail);
@@ -105,6 +106,7 @@ class Bridge {
   HttpResponse ServeReady(const HttpRequest& req) const;
   HttpResponse ServeLanding(const HttpRequest& req) const;
   HttpResponse ServeHistory(const HttpRequest& req, std::string_view prefix,
+                            payload::MessageKind kind,
                             const HistoryStore& history) const;
   HttpResponse ServeProplets(const HttpRequest& req) const;
   bool Ready() const;

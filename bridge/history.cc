@@ -22,7 +22,7 @@ std::size_t HistoryStore::EntryCost(const Entry& e) {
 }
 
 void HistoryStore::PopFront(Entry* e) {
-  bytes_ -= ItemCost(e->items.front().json);
+  bytes_ -= ItemCost(e->items.front().data);
   e->items.pop_front();
 }
 
@@ -32,7 +32,7 @@ void HistoryStore::MaybeErase(Entry* e) {
   entries_.erase(std::string_view(e->id));
 }
 
-void HistoryStore::Append(std::string_view id, std::string item) {
+void HistoryStore::Append(std::string_view id, double time, std::string data) {
   if (options_.per_id_limit == 0 || id.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(id);
@@ -48,8 +48,8 @@ void HistoryStore::Append(std::string_view id, std::string item) {
   }
   while (e->items.size() >= options_.per_id_limit) PopFront(e);
   std::uint64_t seq = next_seq_++;
-  bytes_ += ItemCost(item);
-  e->items.push_back(Item{seq, std::move(item)});
+  bytes_ += ItemCost(data);
+  e->items.push_back(Item{seq, time, std::move(data)});
   order_.emplace_back(e, seq);
   bytes_ += kOrderCost;
   ++e->global_refs;
@@ -92,7 +92,7 @@ HistoryStore::Page HistoryStore::Get(std::string_view id, std::uint64_t offset,
   std::uint64_t end = std::min<std::uint64_t>(
       items.size(), limit > items.size() ? items.size() : offset + limit);
   for (std::uint64_t i = offset; i < end; ++i) {
-    page.items.push_back(items[i].json);
+    page.items.push_back(PageItem{items[i].time, items[i].data});
   }
   return page;
 }

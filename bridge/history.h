@@ -1,8 +1,10 @@
-// HistoryStore: a bounded history of JSON items per id (task or proplet),
-// for the manager-compatible REST API. Each id keeps its newest
-// `per_id_limit` items; all ids together stay under `memory_limit_bytes`
-// (items, ids and bookkeeping are charged), evicting the globally oldest
-// items first. Evictions by the global cap are counted.
+// HistoryStore: a bounded history of items per id (task or proplet), for
+// the manager-compatible REST API. An item is opaque bytes plus a time (the
+// bridge keeps each payload as received, with its receive time, and renders
+// the manager's JSON only when the API is asked: the hot path only moves a
+// string). Each id keeps its newest `per_id_limit` items; all ids together stay
+// under `memory_limit_bytes` (items, ids and bookkeeping are charged), evicting
+// the globally oldest items first. Evictions by the global cap are counted.
 //
 // Thread-safety: thread-safe.
 #ifndef PROPMON_BRIDGE_HISTORY_H_
@@ -28,12 +30,16 @@ class HistoryStore {
   };
   explicit HistoryStore(const Options& options);
 
-  // Appends `item` (a JSON value) to the history of `id`.
-  void Append(std::string_view id, std::string item);
+  // Appends an item to the history of `id`.
+  void Append(std::string_view id, double time, std::string data);
 
+  struct PageItem {
+    double time = 0;
+    std::string data;
+  };
   struct Page {
-    std::uint64_t total = 0;         // items held for the id
-    std::vector<std::string> items;  // [offset, offset+limit), oldest first
+    std::uint64_t total = 0;      // items held for the id
+    std::vector<PageItem> items;  // [offset, offset+limit), oldest first
   };
   // Returns the page; an unknown id gives total 0 and no items.
   Page Get(std::string_view id, std::uint64_t offset,
@@ -46,7 +52,8 @@ class HistoryStore {
  private:
   struct Item {
     std::uint64_t seq;
-    std::string json;
+    double time;
+    std::string data;
   };
   struct Entry {
     std::string id;

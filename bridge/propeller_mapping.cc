@@ -144,16 +144,9 @@ void PropellerMapping::Interval::Observe(double now) {
 }
 
 PropellerMapping::PropellerMapping(const PropellerOptions& options,
-                                   SeriesStore* store,
-                                   HistoryStore* task_history,
-                                   HistoryStore* proplet_history,
-                                   StreamHub* hub, const Clock* clock)
-    : options_(options),
-      store_(store),
-      task_history_(task_history),
-      proplet_history_(proplet_history),
-      hub_(hub),
-      clock_(clock) {
+                                   SeriesStore* store, StreamHub* hub,
+                                   const Clock* clock)
+    : options_(options), store_(store), hub_(hub), clock_(clock) {
   mapping_ = store_->RegisterMapping(kMappingName);
   for (int i = 0; i < kTaskSeriesCount; ++i) {
     auto id = store_->RegisterFamily(kTaskDefs[i].name, kTaskDefs[i].help,
@@ -526,20 +519,6 @@ PropellerMapping::Outcome PropellerMapping::Apply(const payload::Decoded& d,
       unattributed = resolved.empty();
       task_id = rs->task_id;
       proplet_id = resolved;
-    }
-  }
-  // History (manager REST) outside the store lock.
-  if (const auto* tm = d.As<payload::TaskMetrics>()) {
-    if (task_history_ != nullptr) {
-      scratch_.clear();
-      AppendManagerItem(*tm, &scratch_);
-      task_history_->Append(tm->task_id, scratch_);
-    }
-  } else if (const auto* pm = d.As<payload::PropletMetrics>()) {
-    if (proplet_history_ != nullptr) {
-      scratch_.clear();
-      AppendManagerItem(*pm, &scratch_);
-      proplet_history_->Append(pm->proplet_id, scratch_);
     }
   }
   PublishEvent(d, topic, receive_time, task_id, proplet_id);

@@ -1,8 +1,9 @@
 // PropellerMapping: the built-in, zero-configuration translation of
 // Propeller's MQTT messages (SPEC §1, decoded by common/payload.h) into the
 // series of SPEC §2, written into the generic SeriesStore under the mapping
-// name "propeller". It also feeds the manager-compatible history (REST), the
-// live stream (SSE) and the proplet registry (GET /api/v1/proplets).
+// name "propeller". It also feeds the live stream (SSE) and the proplet
+// registry (GET /api/v1/proplets); the bridge keeps the manager-compatible
+// history itself.
 //
 // Expressed in the generic model of issue 7: topic filters
 // m/+/c/+/control/proplet/# and m/+/c/+/metrics/proplet, topic groups
@@ -38,7 +39,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bridge/history.h"
 #include "bridge/series_store.h"
 #include "bridge/stream_hub.h"
 #include "common/clock.h"
@@ -74,7 +74,6 @@ class PropellerMapping {
   // fail unless another mapping registered one with another type first,
   // which throws std::logic_error at startup).
   PropellerMapping(const PropellerOptions& options, SeriesStore* store,
-                   HistoryStore* task_history, HistoryStore* proplet_history,
                    StreamHub* hub, const Clock* clock);
 
   // Applies one decoded message. `topic` is the MQTT topic (for the stream),
@@ -223,8 +222,6 @@ class PropellerMapping {
 
   const PropellerOptions options_;
   SeriesStore* store_;
-  HistoryStore* task_history_;
-  HistoryStore* proplet_history_;
   StreamHub* hub_;
   const Clock* clock_;
   MappingId mapping_;
@@ -236,7 +233,6 @@ class PropellerMapping {
   std::unordered_map<std::string, PropletEntity> proplets_;
   bool refused_ = false;  // set by Put during one Apply
   std::string key_;       // reused lookup key
-  std::string scratch_;   // reused JSON buffer
 };
 
 }  // namespace propmon::bridge

@@ -85,38 +85,61 @@ const SeriesStore::Slot* SeriesStore::Resolve(SeriesRef ref) const {
   return &s;
 }
 
+std::uint32_t SeriesStore::FindSeries(std::uint32_t family,
+                                      std::uint32_t label_set) const {
+  return series_index_.Find(
+      SeriesHash(family, label_set), [&](std::uint32_t slot) {
+        const Slot& s = slots_[slot];
+        return s.family == family && s.label_set == label_set;
+      });
+}
+
+std::uint32_t SeriesStore::FindLabelSet(std::uint64_t hash) const {
+  return label_index_.Find(hash, [&](std::uint32_t id) {
+    return label_sets_[id].view() == scratch_;
+  });
+}
+
+// Interns the label set rendered in scratch_.
 std::uint32_t SeriesStore::InternLabels(std::span<const Label> labels,
                                         bool* ok) {
   *ok = true;
-  scratch_.clear();
   for (const Label& l : labels) {
     if (!IsValidLabelName(l.name)) {
       *ok = false;
       return 0;
     }
   }
+  scratch_.clear();
   AppendLabels(&scratch_, labels);
-  auto it = label_index_.find(std::string_view(scratch_));
-  if (it != label_index_.end()) return it->second;
+  std::uint64_t hash = TextHash(scratch_);
+  std::uint32_t found = FindLabelSet(hash);
+  if (found != IdTable::kNone) return found;
   std::uint32_t id;
   if (!free_label_sets_.empty()) {
     id = free_label_sets_.back();
     free_label_sets_.pop_back();
-    label_sets_[id].text = scratch_;
   } else {
     id = static_cast<std::uint32_t>(label_sets_.size());
-    label_sets_.push_back(LabelSet{scratch_, 0});
+    label_sets_.emplace_back();
   }
-  label_sets_[id].refs = 0;
-  label_index_.emplace(std::string_view(label_sets_[id].text), id);
+  LabelSet& ls = label_sets_[id];
+  ls.size = static_cast<std::uint32_t>(scratch_.size());
+  ls.text.reset(ls.size > 0 ? new char[ls.size] : nullptr);
+  if (ls.size > 0) scratch_.copy(ls.text.get(), ls.size);
+  ls.refs = 0;
+  label_index_.Insert(hash, id, [&](std::uint32_t v) {
+    return TextHash(label_sets_[v].view());
+  });
   return id;
 }
 
 void SeriesStore::ReleaseLabelSet(std::uint32_t id) {
   LabelSet& ls = label_sets_[id];
   if (--ls.refs > 0) return;
-  label_index_.erase(std::string_view(ls.text));
-  std::string().swap(ls.text);
+  label_index_.Erase(TextHash(ls.view()), id);
+  ls.text.reset();
+  ls.size = 0;
   free_label_sets_.push_back(id);
 }
 
@@ -128,7 +151,7 @@ void SeriesStore::RemoveSlot(std::uint32_t index) {
   f.slots[s.pos] = last;
   slots_[last].pos = s.pos;
   f.slots.pop_back();
-  series_index_.erase(Key(s.family, s.label_set));
+  series_index_.Erase(SeriesHash(s.family, s.label_set), index);
   ReleaseLabelSet(s.label_set);
   --mapping_series_[s.mapping];
   s.family = kFree;
@@ -149,19 +172,19 @@ SetOutcome SeriesStore::Writer::Set(FamilyId family,
   bool ok = false;
   // Look the label set up without creating it first, so that a refused
   // series leaves nothing behind.
-  st.scratch_.clear();
   for (const Label& l : labels) {
     if (!IsValidLabelName(l.name)) return SetOutcome::kInvalid;
   }
+  st.scratch_.clear();
   AppendLabels(&st.scratch_, labels);
-  auto ls = st.label_index_.find(std::string_view(st.scratch_));
-  if (ls != st.label_index_.end()) {
-    auto it = st.series_index_.find(Key(family, ls->second));
-    if (it != st.series_index_.end()) {
-      Slot& s = st.slots_[it->second];
+  std::uint32_t ls = st.FindLabelSet(TextHash(st.scratch_));
+  if (ls != IdTable::kNone) {
+    std::uint32_t slot = st.FindSeries(family, ls);
+    if (slot != IdTable::kNone) {
+      Slot& s = st.slots_[slot];
       s.value = value;
       s.deadline = st.Deadline(now_, ttl);
-      if (ref != nullptr) *ref = SeriesRef{it->second, s.generation};
+      if (ref != nullptr) *ref = SeriesRef{slot, s.generation};
       return SetOutcome::kUpdated;
     }
   }
@@ -176,8 +199,7 @@ SetOutcome SeriesStore::Writer::Set(FamilyId family,
     index = st.free_slots_.back();
     st.free_slots_.pop_back();
   } else {
-    index = static_cast<std::uint32_t>(st.slots_.size());
-    st.slots_.emplace_back();
+    index = st.slots_.Add();
   }
   Slot& s = st.slots_[index];
   Family& f = st.families_[family];
@@ -189,7 +211,10 @@ SetOutcome SeriesStore::Writer::Set(FamilyId family,
   s.pos = static_cast<std::uint32_t>(f.slots.size());
   f.slots.push_back(index);
   ++st.label_sets_[label_set].refs;
-  st.series_index_.emplace(Key(family, label_set), index);
+  st.series_index_.Insert(
+      SeriesHash(family, label_set), index, [&](std::uint32_t v) {
+        return SeriesHash(st.slots_[v].family, st.slots_[v].label_set);
+      });
   ++st.mapping_series_[mapping];
   ++st.live_;
   if (ref != nullptr) *ref = SeriesRef{index, s.generation};
@@ -243,11 +268,11 @@ SeriesRef SeriesStore::Writer::Find(FamilyId family,
   SeriesStore& st = *store_;
   st.scratch_.clear();
   AppendLabels(&st.scratch_, labels);
-  auto ls = st.label_index_.find(std::string_view(st.scratch_));
-  if (ls == st.label_index_.end()) return SeriesRef();
-  auto it = st.series_index_.find(Key(family, ls->second));
-  if (it == st.series_index_.end()) return SeriesRef();
-  return SeriesRef{it->second, st.slots_[it->second].generation};
+  std::uint32_t ls = st.FindLabelSet(TextHash(st.scratch_));
+  if (ls == IdTable::kNone) return SeriesRef();
+  std::uint32_t slot = st.FindSeries(family, ls);
+  if (slot == IdTable::kNone) return SeriesRef();
+  return SeriesRef{slot, st.slots_[slot].generation};
 }
 
 std::size_t SeriesStore::ExpireNow() {
@@ -273,7 +298,7 @@ void SeriesStore::Render(std::string* out) const {
     for (std::uint32_t index : f.slots) {
       const Slot& s = slots_[index];
       out->append(f.name);
-      out->append(label_sets_[s.label_set].text);
+      out->append(label_sets_[s.label_set].view());
       out->push_back(' ');
       AppendValue(out, s.value);
       out->push_back('\n');

@@ -29,7 +29,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -39,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "bridge/id_table.h"
 #include "bridge/text_format.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -158,8 +161,11 @@ class SeriesStore {
     std::vector<std::uint32_t> slots;
   };
   struct LabelSet {
-    std::string text;  // `{k="v",...}` escaped, or "" for no labels
+    // `{k="v",...}` escaped, or empty for no labels; exactly sized.
+    std::unique_ptr<char[]> text;
+    std::uint32_t size = 0;
     std::uint32_t refs = 0;
+    std::string_view view() const { return {text.get(), size}; }
   };
 
   Slot* Resolve(SeriesRef ref);
@@ -168,9 +174,21 @@ class SeriesStore {
   void RemoveSlot(std::uint32_t index);
   std::uint32_t InternLabels(std::span<const Label> labels, bool* ok);
   void ReleaseLabelSet(std::uint32_t id);
-  static std::uint64_t Key(std::uint32_t family, std::uint32_t label_set) {
-    return (static_cast<std::uint64_t>(family) << 32) | label_set;
+  static std::uint64_t SeriesHash(std::uint32_t family,
+                                  std::uint32_t label_set) {
+    // splitmix64 finalizer over (family, label set).
+    std::uint64_t z = (static_cast<std::uint64_t>(family) << 32) | label_set;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
   }
+  static std::uint64_t TextHash(std::string_view text) {
+    return std::hash<std::string_view>{}(text);
+  }
+  // The slot of series (family, label_set), or IdTable::kNone.
+  std::uint32_t FindSeries(std::uint32_t family, std::uint32_t label_set) const;
+  // The id of the label set whose text is scratch_, or IdTable::kNone.
+  std::uint32_t FindLabelSet(std::uint64_t hash) const;
 
   const Options options_;
   const Clock* clock_;
@@ -179,12 +197,36 @@ class SeriesStore {
   std::unordered_map<std::string, FamilyId> family_index_;
   std::vector<std::string> mappings_;
   std::vector<std::size_t> mapping_series_;
-  std::vector<Slot> slots_;
+  // Slots in fixed chunks: indexing is a shift and a mask, growth costs no
+  // 2x reserve, and slots never move.
+  class SlotArray {
+   public:
+    static constexpr std::uint32_t kShift = 12;
+    static constexpr std::uint32_t kChunk = 1u << kShift;
+    Slot& operator[](std::uint32_t i) {
+      return chunks_[i >> kShift][i & (kChunk - 1)];
+    }
+    const Slot& operator[](std::uint32_t i) const {
+      return chunks_[i >> kShift][i & (kChunk - 1)];
+    }
+    std::uint32_t size() const { return size_; }
+    std::uint32_t Add() {
+      if (size_ == chunks_.size() * kChunk) {
+        chunks_.push_back(std::make_unique<Slot[]>(kChunk));
+      }
+      return size_++;
+    }
+
+   private:
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    std::uint32_t size_ = 0;
+  };
+  SlotArray slots_;
   std::vector<std::uint32_t> free_slots_;
   std::deque<LabelSet> label_sets_;  // deque: element addresses are stable
   std::vector<std::uint32_t> free_label_sets_;
-  std::unordered_map<std::string_view, std::uint32_t> label_index_;
-  std::unordered_map<std::uint64_t, std::uint32_t> series_index_;
+  IdTable label_index_;   // label set ids by text
+  IdTable series_index_;  // slots by (family, label set)
   std::string scratch_;
   std::size_t live_ = 0;
   std::uint64_t expired_total_ = 0;

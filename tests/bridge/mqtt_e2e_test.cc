@@ -214,11 +214,11 @@ TEST_F(MqttE2eTest, OverloadDropsAreCountedAndTheConnectionSurvives) {
                     R"(","proplet_id":"p","metrics":{"cpu_percent":)" +
                     std::to_string(i % 100) + "}}");
   }
-  ASSERT_EQ(testing::MosquittoPubPaced(
-                broker_port_,
-                std::string(kPrefix) + "control/proplet/task_metrics", lines,
-                kTotal, kRate, 1, dir_),
-            0);
+  ASSERT_EQ(
+      testing::MosquittoPubPaced(
+          broker_port_, std::string(kPrefix) + "control/proplet/task_metrics",
+          lines, kTotal, kRate, 1, dir_),
+      0);
   const double published = kTotal;
   auto dropped = [&] {
     return FindSample(Scrape(port), "propmon_bridge_messages_dropped_total")

@@ -38,10 +38,7 @@ std::string Topic(const std::string& suffix) {
 
 class PropellerMappingTest : public ::testing::Test {
  protected:
-  PropellerMappingTest()
-      : task_history_(HistoryStore::Options{}),
-        proplet_history_(HistoryStore::Options{}),
-        hub_(StreamHub::Options{}) {
+  PropellerMappingTest() : hub_(StreamHub::Options{}) {
     Recreate(PropellerOptions{}, 200000);
   }
 
@@ -49,8 +46,8 @@ class PropellerMappingTest : public ::testing::Test {
     mapping_.reset();
     store_ptr_ =
         std::make_unique<SeriesStore>(SeriesStore::Options{limit}, &clock_);
-    mapping_ = std::make_unique<PropellerMapping>(
-        o, store_ptr_.get(), &task_history_, &proplet_history_, &hub_, &clock_);
+    mapping_ =
+        std::make_unique<PropellerMapping>(o, store_ptr_.get(), &hub_, &clock_);
   }
 
   PropellerMapping::Outcome Feed(const std::string& suffix,
@@ -81,8 +78,6 @@ class PropellerMappingTest : public ::testing::Test {
 
   FakeClock clock_;
   std::unique_ptr<SeriesStore> store_ptr_;
-  HistoryStore task_history_;
-  HistoryStore proplet_history_;
   StreamHub hub_;
   std::unique_ptr<PropellerMapping> mapping_;
 };
@@ -446,15 +441,6 @@ TEST_F(PropellerMappingTest, SeriesLimitRefusesNewSeriesAndSaysSo) {
                    .has_value());
   EXPECT_EQ(store_ptr_->size(), 15u);
   EXPECT_GT(store_ptr_->Stats().refused_total, 0u);
-}
-
-TEST_F(PropellerMappingTest, KeepsManagerHistoryPerTaskAndProplet) {
-  Feed(kTaskMetrics, Fixture("task_metrics_rust.json"));
-  Feed(kTaskMetrics, Fixture("task_metrics_rust.json"));
-  Feed(kPropletMetrics, Fixture("proplet_metrics_rust.json"));
-  EXPECT_EQ(task_history_.Get("task-1", 0, 10).total, 2u);
-  EXPECT_EQ(proplet_history_.Get("prop-1", 0, 10).total, 1u);
-  EXPECT_EQ(task_history_.Get("prop-1", 0, 10).total, 0u);
 }
 
 TEST_F(PropellerMappingTest, PropletsListsRunningTasks) {

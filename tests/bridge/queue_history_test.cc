@@ -53,17 +53,18 @@ TEST(MessageQueueTest, CloseWakesConsumerAndRefusesWithoutCountingDrops) {
 TEST(HistoryStoreTest, KeepsNewestPerIdAndPages) {
   HistoryStore h(HistoryStore::Options{3, 1 << 20});
   for (int i = 0; i < 5; ++i)
-    h.Append("a", "{\"i\":" + std::to_string(i) + "}");
-  h.Append("b", "{}");
+    h.Append("a", i, "{\"i\":" + std::to_string(i) + "}");
+  h.Append("b", 0, "{}");
   auto p = h.Get("a", 0, 100);
   EXPECT_EQ(p.total, 3u);
   ASSERT_EQ(p.items.size(), 3u);
-  EXPECT_EQ(p.items[0], "{\"i\":2}");
-  EXPECT_EQ(p.items[2], "{\"i\":4}");
+  EXPECT_EQ(p.items[0].data, "{\"i\":2}");
+  EXPECT_EQ(p.items[0].time, 2);
+  EXPECT_EQ(p.items[2].data, "{\"i\":4}");
   p = h.Get("a", 1, 1);
   EXPECT_EQ(p.total, 3u);
   ASSERT_EQ(p.items.size(), 1u);
-  EXPECT_EQ(p.items[0], "{\"i\":3}");
+  EXPECT_EQ(p.items[0].data, "{\"i\":3}");
   p = h.Get("a", 3, 10);
   EXPECT_EQ(p.total, 3u);
   EXPECT_TRUE(p.items.empty());
@@ -80,8 +81,8 @@ TEST(HistoryStoreTest, KeepsNewestPerIdAndPages) {
 TEST(HistoryStoreTest, GlobalCapEvictsOldestFirstAndCounts) {
   const std::string item(1000, 'x');
   HistoryStore h(HistoryStore::Options{1000, 20000});
-  for (int i = 0; i < 10; ++i) h.Append("old", item);
-  for (int i = 0; i < 30; ++i) h.Append("new", item);
+  for (int i = 0; i < 10; ++i) h.Append("old", 0, item);
+  for (int i = 0; i < 30; ++i) h.Append("new", 0, item);
   EXPECT_LE(h.bytes(), 20000u);
   EXPECT_GT(h.evicted_total(), 0u);
   // The oldest id went first, entirely, before the newer one lost anything.
@@ -95,8 +96,8 @@ TEST(HistoryStoreTest, ChurnOfOneIdStaysUnderTheCap) {
   // Per-id evictions leave bookkeeping behind; it must count against the
   // cap instead of growing without bound.
   HistoryStore h(HistoryStore::Options{2, 4096});
-  h.Append("idle", "{}");
-  for (int i = 0; i < 100000; ++i) h.Append("busy", "{\"n\":1}");
+  h.Append("idle", 0, "{}");
+  for (int i = 0; i < 100000; ++i) h.Append("busy", 0, "{\"n\":1}");
   EXPECT_LE(h.bytes(), 4096u);
   EXPECT_EQ(h.Get("busy", 0, 10).total, 2u);
 }

@@ -1,0 +1,275 @@
+// propmon-bridge benchmarks (Google Benchmark; never run as tests).
+//
+//   build-*/bench/bridge_bench --benchmark_counters_tabular=true
+//
+// - BM_DecodeAndApply: CPU per task_metrics message on the worker (decode,
+//   translate, store, REST history), rotating over 1000 tasks.
+// - BM_PipelineSaturation: the same through the real queue and worker
+//   thread, the benchmark thread playing the MQTT thread (Enqueue): process
+//   CPU per message and messages per second at saturation.
+// - BM_SeriesMemory: heap bytes per series, realistic (whole tasks through
+//   the Propeller mapping: label sets shared by a task's 17 series) and
+//   worst case (every series its own label set); RSS growth alongside.
+// - BM_Render / BM_RenderGzip / BM_Scrape: /metrics at 10k, 100k, 300k
+//   series: rendering, rendering + gzip (what Prometheus asks for), and a
+//   full HTTP scrape over loopback.
+#include <arpa/inet.h>
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bridge/bridge.h"
+#include "bridge/series_store.h"
+#include "common/clock.h"
+#include "common/gzip.h"
+#include "common/payload.h"
+
+namespace propmon::bridge {
+namespace {
+
+const char kTopic[] = "m/dom-1/c/chan-1/control/proplet/task_metrics";
+
+std::string TaskPayload(int task, int proplet) {
+  return R"({"task_id":"550e8400-e29b-41d4-a716-)" +
+         std::to_string(100000000000 + task) +
+         R"(","proplet_id":"7c9e6679-7425-40de-944b-)" +
+         std::to_string(100000000000 + proplet) +
+         R"(","metrics":{"cpu_percent":23.5,"memory_bytes":52428800,"memory_percent":1.2,"disk_read_bytes":1048576,"disk_write_bytes":524288,"network_rx_bytes":2048,"network_tx_bytes":4096,"uptime_seconds":45,"thread_count":2,"file_descriptor_count":8},"aggregated":{"avg_cpu_usage":38.2,"max_cpu_usage":65.0,"avg_memory_usage":62914560,"max_memory_usage":71303168,"total_disk_read":2097152,"total_disk_write":1048576,"total_network_rx":12288,"total_network_tx":24576,"sample_count":24},"timestamp":"2025-01-15T10:35:22.123456Z"})";
+}
+
+std::vector<std::string> Payloads(int tasks, int tasks_per_proplet) {
+  std::vector<std::string> out;
+  out.reserve(tasks);
+  for (int i = 0; i < tasks; ++i) {
+    out.push_back(TaskPayload(i, i / tasks_per_proplet));
+  }
+  return out;
+}
+
+BridgeConfig BenchConfig() {
+  BridgeConfig c;
+  c.listen_address = "127.0.0.1:0";
+  c.series_limit = 10000000;
+  c.queue_size = 1000000;
+  return c;
+}
+
+void BM_DecodeAndApply(benchmark::State& state) {
+  FakeClock clock;
+  SeriesStore store(SeriesStore::Options{10000000}, &clock);
+  HistoryStore history(HistoryStore::Options{});
+  StreamHub hub(StreamHub::Options{});
+  PropellerMapping mapping(PropellerOptions{}, &store, &hub, &clock);
+  auto payloads = Payloads(1000, 50);
+  payload::DecodeOptions opt;
+  size_t i = 0;
+  for (auto _ : state) {
+    const std::string& p = payloads[i++ % payloads.size()];
+    opt.receive_time = clock.Now();
+    auto d = payload::DecodeMessage(kTopic, p, opt);
+    if (!d.ok()) {
+      state.SkipWithError("decode failed");
+      break;
+    }
+    benchmark::DoNotOptimize(
+        mapping.Apply(*d, kTopic, clock.Now(), clock.Monotonic()));
+    // What Bridge::Process adds: the payload kept for the REST history.
+    history.Append(d->As<payload::TaskMetrics>()->task_id, clock.Now(), p);
+    clock.Advance(0.001);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["series"] = static_cast<double>(store.size());
+}
+BENCHMARK(BM_DecodeAndApply);
+
+void BM_PipelineSaturation(benchmark::State& state) {
+  Bridge bridge(BenchConfig());
+  if (!bridge.Start(false).ok()) {
+    state.SkipWithError("start failed");
+    return;
+  }
+  auto payloads = Payloads(1000, 50);
+  const int kBatch = 20000;
+  for (auto _ : state) {
+    for (int i = 0; i < kBatch; ++i) {
+      bridge.Enqueue(kTopic,
+                     payloads[static_cast<size_t>(i) % payloads.size()]);
+    }
+    bridge.WaitIdle(std::chrono::seconds(60));
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.counters["dropped"] = static_cast<double>(bridge.dropped_total());
+  bridge.Stop();
+}
+BENCHMARK(BM_PipelineSaturation)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+long RssBytes() {
+  long pages = 0, resident = 0;
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// Arg 0: realistic (whole tasks through the mapping, history off);
+// arg 1: worst case (one label set per series, store only).
+void BM_SeriesMemory(benchmark::State& state) {
+  const int kSeries = 300000;
+  for (auto _ : state) {
+    state.PauseTiming();
+    malloc_trim(0);
+    size_t heap0 = mallinfo2().uordblks;
+    long rss0 = RssBytes();
+    state.ResumeTiming();
+    FakeClock clock;
+    auto store =
+        std::make_unique<SeriesStore>(SeriesStore::Options{10000000}, &clock);
+    std::unique_ptr<PropellerMapping> mapping;
+    if (state.range(0) == 0) {
+      mapping = std::make_unique<PropellerMapping>(
+          PropellerOptions{}, store.get(), nullptr, &clock);
+      payload::DecodeOptions opt;
+      for (int i = 0; store->size() < static_cast<size_t>(kSeries); ++i) {
+        std::string p = TaskPayload(i, i / 50);
+        auto d = payload::DecodeMessage(kTopic, p, opt);
+        mapping->Apply(*d, kTopic, clock.Now(), clock.Monotonic());
+      }
+    } else {
+      auto fam = store->RegisterFamily("proplet_task_memory_bytes", "x",
+                                       MetricType::kGauge);
+      MappingId m = store->RegisterMapping("bench");
+      auto w = store->Write();
+      for (int i = 0; i < kSeries; ++i) {
+        std::string task =
+            "550e8400-e29b-41d4-a716-" + std::to_string(100000000000 + i);
+        const Label l[] = {
+            {"domain", "dom-1"},
+            {"channel", "chan-1"},
+            {"proplet_id", "7c9e6679-7425-40de-944b-e07fc1f90ae7"},
+            {"task_id", task}};
+        w.Set(*fam, l, i, 60, m);
+      }
+    }
+    state.PauseTiming();
+    double series = static_cast<double>(store->size());
+    state.counters["series"] = series;
+    state.counters["heap_bytes_per_series"] =
+        static_cast<double>(mallinfo2().uordblks - heap0) / series;
+    state.counters["rss_bytes_per_series"] =
+        static_cast<double>(RssBytes() - rss0) / series;
+    mapping.reset();
+    store.reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_SeriesMemory)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+// Bridges holding about N series, built once per N.
+Bridge* BridgeWithSeries(int n) {
+  static std::map<int, std::unique_ptr<Bridge>> bridges;
+  auto& b = bridges[n];
+  if (!b) {
+    BridgeConfig c = BenchConfig();
+    c.history_per_id = 0;
+    b = std::make_unique<Bridge>(c);
+    if (!b->Start(false).ok()) return nullptr;
+    for (int i = 0; b->store().size() < static_cast<size_t>(n); ++i) {
+      for (int k = 0; k < 1000; ++k) {
+        b->Enqueue(kTopic, TaskPayload(i * 1000 + k, (i * 1000 + k) / 50));
+      }
+      b->WaitIdle(std::chrono::seconds(60));
+    }
+  }
+  return b.get();
+}
+
+void BM_Render(benchmark::State& state) {
+  Bridge* b = BridgeWithSeries(static_cast<int>(state.range(0)));
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string out = b->RenderMetrics();
+    bytes = out.size();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["series"] = static_cast<double>(b->store().size());
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_Render)->Arg(10000)->Arg(100000)->Arg(300000)->Unit(
+    benchmark::kMillisecond);
+
+void BM_RenderGzip(benchmark::State& state) {
+  Bridge* b = BridgeWithSeries(static_cast<int>(state.range(0)));
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string z = GzipCompress(b->RenderMetrics());
+    bytes = z.size();
+    benchmark::DoNotOptimize(z.data());
+  }
+  state.counters["gzip_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_RenderGzip)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Arg(300000)
+    ->Unit(benchmark::kMillisecond);
+
+// One GET over loopback; returns the bytes received (headers + body).
+size_t HttpGetBytes(int port, const std::string& path, bool gzip) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return 0;
+  }
+  std::string req = "GET " + path +
+                    " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                    (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
+  send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  size_t total = 0;
+  char buf[1 << 16];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+    total += static_cast<size_t>(n);
+  close(fd);
+  return total;
+}
+
+// Arg 0: series; arg 1: 1 = Accept-Encoding: gzip (as Prometheus sends).
+void BM_Scrape(benchmark::State& state) {
+  Bridge* b = BridgeWithSeries(static_cast<int>(state.range(0)));
+  bool gzip = state.range(1) != 0;
+  size_t bytes = 0;
+  for (auto _ : state) bytes = HttpGetBytes(b->port(), "/metrics", gzip);
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_Scrape)
+    ->Args({10000, 1})
+    ->Args({100000, 1})
+    ->Args({300000, 0})
+    ->Args({300000, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace propmon::bridge
+
+BENCHMARK_MAIN();
