@@ -14,6 +14,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "exporter/api.h"
+#include "exporter/collectors/host_collectors.h"
 #include "exporter/config.h"
 #include "exporter/discovery.h"
 #include "exporter/procfs.h"
@@ -121,6 +122,9 @@ void DeclareCommonFlags(FlagSet* f) {
             "Address to serve /metrics and the API on.");
   f->String("path.procfs", "/proc", "procfs mount point.");
   f->String("path.sysfs", "/sys", "sysfs mount point.");
+  f->String("path.rootfs", "/",
+            "Root of the host file system (for filesystem statistics and "
+            "/etc/os-release when running in a container).");
   f->String("log.level", "info", "One of debug, info, warn, error.");
   f->String(
       "proplet-id", "",
@@ -183,10 +187,26 @@ int ExporterMain(const std::vector<std::string>& args) {
                       : config->proplet_id;
   mo.globals = config->Globals();
   TaskMonitor monitor(mo);
+  // Host collectors under node_exporter's names (docs/host-metrics.md).
+  HostCollectorOptions host_options;
+  host_options.paths.procfs = mo.procfs;
+  host_options.paths.sysfs = flags.Get("path.sysfs");
+  host_options.paths.rootfs = flags.Get("path.rootfs");
+  auto host = MakeHostCollectors(host_options, config->collectors.enabled,
+                                 config->collectors.disabled);
+  if (!host.ok()) {
+    std::cerr << "propmon-exporter: collectors: " << host.status().message()
+              << "\n";
+    return 2;
+  }
+  if (std::shared_ptr<GpuCollector> gpu = (*host)->gpu()) {
+    monitor.SetGpuMemorySource([gpu] { return gpu->ProcessMemory(); });
+  }
   BuildInfoCollector build_info;
   MetricsEndpoint metrics;
   metrics.Add(&build_info);
   metrics.Add(&monitor);
+  metrics.Add(host->get());
   ExporterHttp http(&monitor, &metrics);
   RegisterTaskApi(http.server(), &monitor,
                   TaskApiOptions{config->default_profile});

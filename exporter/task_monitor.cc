@@ -45,6 +45,12 @@ TaskMonitor::TaskMonitor(Options options)
 
 TaskMonitor::~TaskMonitor() { Stop(); }
 
+void TaskMonitor::SetGpuMemorySource(
+    std::function<std::map<pid_t, uint64_t>()> source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  gpu_memory_ = std::move(source);
+}
+
 void TaskMonitor::AddObserver(TaskObserver* observer) {
   std::lock_guard<std::mutex> lock(mu_);
   observers_.push_back(observer);
@@ -204,9 +210,11 @@ double TaskMonitor::RunOnce(bool force) {
   double now = clock_->Now();
   std::vector<std::shared_ptr<Entry>> due;
   std::vector<TaskObserver*> observers;
+  std::function<std::map<pid_t, uint64_t>()> gpu_memory;
   {
     std::lock_guard<std::mutex> lock(mu_);
     observers = observers_;
+    gpu_memory = gpu_memory_;
     // Expire ended tasks from the API after their retention.
     size_t ended = 0;
     for (auto it = tasks_.begin(); it != tasks_.end();) {
@@ -245,10 +253,22 @@ double TaskMonitor::RunOnce(bool force) {
     auto up = reader_->ReadUptime();
     if (up.ok()) uptime = *up;
   }
+  // GPU memory per pid from the last NVML pass; a task's is the sum over its
+  // processes (absent when the host has no GPU library).
+  std::optional<std::map<pid_t, uint64_t>> gpu_by_pid;
+  if (gpu_memory && !due.empty()) gpu_by_pid = gpu_memory();
   for (auto& e : due) {
     TaskSample sample;
     bool alive = e->sampler->Sample(reader_.get(), e->spec.profile, now,
                                     now_mono, uptime, &sample, &errors);
+    if (alive && gpu_by_pid && e->spec.profile.collect_memory) {
+      uint64_t bytes = 0;
+      for (pid_t p : e->sampler->pids()) {
+        auto it = gpu_by_pid->find(p);
+        if (it != gpu_by_pid->end()) bytes += it->second;
+      }
+      sample.gpu_memory_bytes = bytes;
+    }
     TaskInfo info;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -351,6 +371,9 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
   FamilyBuilder procs("proplet_task_processes",
                       "Live processes in the task's process tree.",
                       MetricType::Gauge);
+  FamilyBuilder gpu_mem("proplet_task_gpu_memory_bytes",
+                        "GPU memory used by the task's processes (NVML).",
+                        MetricType::Gauge);
   FamilyBuilder cpu_avg("proplet_task_cpu_usage_ratio_avg",
                         "Average CPU usage ratio over the retained history.",
                         MetricType::Gauge);
@@ -404,6 +427,9 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
       if (s.uptime_seconds) up.Add(l, *s.uptime_seconds);
       if (s.start_time_seconds) start.Add(l, *s.start_time_seconds);
       procs.Add(l, s.processes);
+      if (s.gpu_memory_bytes) {
+        gpu_mem.Add(l, static_cast<double>(*s.gpu_memory_bytes));
+      }
       if (e.spec.profile.KeepsHistory() && e.history.size() > 0) {
         Aggregates a = e.history.Aggregate();
         if (a.avg_cpu_usage_ratio) cpu_avg.Add(l, *a.avg_cpu_usage_ratio);
@@ -419,10 +445,10 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
 
   std::vector<prometheus::MetricFamily> out;
   for (FamilyBuilder* b :
-       {&info,    &running, &cpu_total, &cpu_ratio,  &mem,     &mem_ratio,
-        &rd,      &wr,      &rx,        &tx,         &thr,     &fds,
-        &maxfds,  &up,      &start,     &procs,      &cpu_avg, &cpu_max,
-        &mem_avg, &mem_max, &hist,      &tasks_state}) {
+       {&info,    &running, &cpu_total, &cpu_ratio, &mem,        &mem_ratio,
+        &rd,      &wr,      &rx,        &tx,        &thr,        &fds,
+        &maxfds,  &up,      &start,     &procs,     &gpu_mem,    &cpu_avg,
+        &cpu_max, &mem_avg, &mem_max,   &hist,      &tasks_state}) {
     b->MoveTo(&out);
   }
   FamilyBuilder samples("propmon_exporter_task_samples_total",

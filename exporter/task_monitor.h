@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -105,6 +106,10 @@ class TaskMonitor : public prometheus::Collectable {
 
   // `observer` must outlive the monitor. Call before Start().
   void AddObserver(TaskObserver* observer);
+  // A source of GPU memory used per pid (NVML); with it, tasks get
+  // proplet_task_gpu_memory_bytes summed over their processes. Call before
+  // Start(). The function must be thread-safe.
+  void SetGpuMemorySource(std::function<std::map<pid_t, uint64_t>()> source);
 
   // Starts / stops the background collection thread.
   void Start();
@@ -144,6 +149,7 @@ class TaskMonitor : public prometheus::Collectable {
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Entry>> tasks_;
   std::vector<TaskObserver*> observers_;
+  std::function<std::map<pid_t, uint64_t>()> gpu_memory_;
   std::thread thread_;
   bool stop_ = false;
   std::mutex sample_mu_;  // One sampling pass at a time.

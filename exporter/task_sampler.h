@@ -34,6 +34,7 @@ struct TaskSample {
   std::optional<uint64_t> max_fds;  // Soft RLIMIT_NOFILE of the root.
   std::optional<double> uptime_seconds;
   std::optional<double> start_time_seconds;  // Unix time of the root's start.
+  std::optional<uint64_t> gpu_memory_bytes;  // NVML, when a GPU is present.
   int processes = 0;                         // Live processes in the tree.
 };
 

@@ -290,3 +290,27 @@ TEST(TaskMonitorGlobalsTest, MonitoringDisabledGloballySamplesNothing) {
 
 }  // namespace
 }  // namespace propmon::exporter
+
+namespace propmon::exporter {
+namespace {
+
+TEST_F(FixtureMonitorTest, GpuMemoryIsSummedOverTheTasksProcesses) {
+  monitor_->SetGpuMemorySource([] {
+    return std::map<pid_t, uint64_t>{{100, 1000}, {101, 24}, {300, 7}, {999, 5}};
+  });
+  ASSERT_TRUE(monitor_->AddTask(Spec("t100", 100, "standard")).ok());
+  monitor_->RunOnce();
+  auto s = ParseProm(Render());
+  EXPECT_DOUBLE_EQ(
+      *FindSample(s, "proplet_task_gpu_memory_bytes", {{"task_id", "t100"}}),
+      1024);
+}
+
+TEST_F(FixtureMonitorTest, NoGpuSourceMeansNoGpuSeries) {
+  ASSERT_TRUE(monitor_->AddTask(Spec("t100", 100, "standard")).ok());
+  monitor_->RunOnce();
+  EXPECT_FALSE(FindSample(ParseProm(Render()), "proplet_task_gpu_memory_bytes"));
+}
+
+}  // namespace
+}  // namespace propmon::exporter
