@@ -97,8 +97,9 @@ class TaskApi {
 
   HttpResponse Create(const HttpRequest& req) {
     auto spec = ParseTaskRegistration(req.body, options_);
-    if (!spec.ok())
+    if (!spec.ok()) {
       return HttpResponse::JsonError(400, spec.status().message());
+    }
     std::string id = spec->id;
     Status s = monitor_->AddTask(std::move(*spec));
     if (!s.ok()) {
@@ -240,8 +241,9 @@ StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
   }
 
   if (auto it = j.find("daemon"); it != j.end() && !it->is_null()) {
-    if (!it->is_boolean())
+    if (!it->is_boolean()) {
       return InvalidArgument("daemon: must be true or false");
+    }
     spec.daemon = it->get<bool>();
   }
   if (auto it = j.find("include_children"); it != j.end() && !it->is_null()) {
@@ -399,9 +401,10 @@ void RegisterTaskApi(HttpServer* server, TaskMonitor* monitor,
 }
 
 void RegisterSystemApi(HttpServer* server, SysInfoOptions options) {
-  server->Handle("GET", "/api/v1/system", [options](const HttpRequest&) {
-    return JsonResponse(200, CollectSystemInfo(options));
-  });
+  server->Handle("GET", "/api/v1/system",
+                 [options = std::move(options)](const HttpRequest&) {
+                   return JsonResponse(200, CollectSystemInfo(options));
+                 });
 }
 
 }  // namespace propmon::exporter

@@ -213,6 +213,7 @@ int ExporterMain(const std::vector<std::string>& args) {
   SysInfoOptions sysinfo;
   sysinfo.procfs = mo.procfs;
   sysinfo.sysfs = flags.Get("path.sysfs");
+  sysinfo.rootfs = flags.Get("path.rootfs");
   sysinfo.privacy = config->privacy;
   sysinfo.proplet_id = mo.proplet_id;
   RegisterSystemApi(http.server(), sysinfo);

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -147,9 +148,8 @@ class Parser {
     *out = *b;
     return Status::Ok();
   }
-  Status Int(const Entry& e, long long min, long long max,
-             long long* out) const {
-    long long v = 0;
+  Status Int(const Entry& e, int64_t min, int64_t max, int64_t* out) const {
+    int64_t v = 0;
     if (!IsPlain(e.v) || !ParseWhole(e.v.Scalar(), &v) || v < min || v > max) {
       return Err(e, "must be an integer between " + std::to_string(min) +
                         " and " + std::to_string(max));
@@ -158,8 +158,8 @@ class Parser {
     return Status::Ok();
   }
   template <typename T>
-  Status IntTo(const Entry& e, long long min, long long max, T* out) const {
-    long long v = 0;
+  Status IntTo(const Entry& e, int64_t min, int64_t max, T* out) const {
+    int64_t v = 0;
     Status s = Int(e, min, max, &v);
     if (s.ok()) *out = static_cast<T>(v);
     return s;
@@ -191,8 +191,9 @@ class Parser {
     for (const auto& item : e.v) {
       std::string p = e.path + "[" + std::to_string(i++) + "]";
       if (!item.IsScalar()) return Err(item.Mark(), p, "must be a string");
-      if (item.Scalar().empty())
+      if (item.Scalar().empty()) {
         return Err(item.Mark(), p, "must not be empty");
+      }
       out->push_back(item.Scalar());
     }
     return Status::Ok();
@@ -230,7 +231,7 @@ class Parser {
         *out = nullptr;
       } else if (auto b = YamlBool(s)) {
         *out = *b;
-      } else if (long long i = 0; ParseWhole(s, &i)) {
+      } else if (int64_t i = 0; ParseWhole(s, &i)) {
         *out = i;
       } else if (double d = 0; LooksNumeric(s) && ParseWhole(s, &d)) {
         *out = d;
@@ -533,9 +534,9 @@ const char* Lookup(EnvLookup lookup, const char* name) {
 }
 
 // Whole seconds, with an optional "s" suffix (Go-style "10s").
-bool ParseSeconds(std::string_view s, long long min, long long max, int* out) {
+bool ParseSeconds(std::string_view s, int64_t min, int64_t max, int* out) {
   if (!s.empty() && s.back() == 's') s.remove_suffix(1);
-  long long v = 0;
+  int64_t v = 0;
   if (!ParseWhole(s, &v) || v < min || v > max) return false;
   *out = static_cast<int>(v);
   return true;
@@ -627,7 +628,7 @@ Status ApplyPropletEnv(Config* c, EnvLookup lookup) {
         "PROPLET_LIVELINESS_INTERVAL";
   }
   if (const char* v = Lookup(lookup, "PROPLET_MQTT_QOS")) {
-    long long q = 0;
+    int64_t q = 0;
     if (!ParseWhole(std::string_view(v), &q) || q < 0 || q > 2) {
       return InvalidArgument("PROPLET_MQTT_QOS: want 0, 1 or 2, got \"" +
                              std::string(v) + "\"");
@@ -740,8 +741,9 @@ StatusOr<Config> LoadConfig(const std::string& path, EnvLookup lookup) {
     }
     std::string dir = ".";
     size_t slash = path.rfind('/');
-    if (slash != std::string::npos)
+    if (slash != std::string::npos) {
       dir = slash == 0 ? "/" : path.substr(0, slash);
+    }
     if (dir.front() != '/') {
       char cwd[4096];
       if (getcwd(cwd, sizeof(cwd)) != nullptr) {

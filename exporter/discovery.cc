@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -208,8 +207,9 @@ bool NamedRegex::Search(std::string_view text,
   }
   if (groups != nullptr) {
     for (const auto& [index, name] : groups_) {
-      if (index < m.size() && m[index].matched)
+      if (index < m.size() && m[index].matched) {
         (*groups)[name] = m[index].str();
+      }
     }
   }
   return true;
@@ -688,7 +688,7 @@ void Discovery::Start() {
   int rc = pthread_create(&thread_, &attr, entry, this);
   pthread_attr_destroy(&attr);
   if (rc != 0) {
-    PM_LOG(kError) << "discovery: cannot start its thread: " << strerror(rc);
+    PM_LOG(kError) << "discovery: cannot start its thread: error " << rc;
     return;
   }
   running_ = true;

@@ -50,7 +50,7 @@ std::optional<std::string> DiskType(const std::string& sysfs,
 struct SysInfoOptions {
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
-  std::string rootfs = "/";  // For etc/os-release.
+  std::string rootfs = "/";  // For etc/os-release and statvfs(2) of mounts.
   bool privacy = false;      // Omit hostname, IP addresses and MACs.
   std::string proplet_id;
   const Clock* clock = nullptr;  // SystemClock when null.
