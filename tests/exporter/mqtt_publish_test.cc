@@ -384,10 +384,11 @@ TEST(MqttPublishTest, EveryTopicMatchesGroundTruthAndProfileIntervals) {
     if (i > 0) {
       EXPECT_EQ(a["sample_count"].get<int>(),
                 tm[i - 1].j["aggregated"]["sample_count"].get<int>() + 1);
-      // About every second (the profile's interval).
+      // About every second (the profile's interval; one pass may run late
+      // on a loaded machine, the schedule stays on its grid).
       const double gap = ts - Timestamp(tm[i - 1]);
-      EXPECT_GT(gap, 0.5);
-      EXPECT_LT(gap, 1.5);
+      EXPECT_GT(gap, 0.2);
+      EXPECT_LT(gap, 1.8);
       // cpu_percent against the burner's CPU time read by the test.
       auto c0 = task_cpu.At(Timestamp(tm[i - 1]));
       auto c1 = task_cpu.At(ts);
@@ -401,6 +402,9 @@ TEST(MqttPublishTest, EveryTopicMatchesGroundTruthAndProfileIntervals) {
       }
     }
   }
+  const double mean_gap =
+      (Timestamp(tm.back()) - Timestamp(tm.front())) / (tm.size() - 1);
+  EXPECT_NEAR(mean_gap, 1.0, 0.1);
   ASSERT_GE(cpu_n, 3);
   EXPECT_LT(cpu_err_sum / cpu_n, 8);
   // The burner really burns (a busy 2-core machine still gives it a lot).
@@ -419,6 +423,8 @@ TEST(MqttPublishTest, EveryTopicMatchesGroundTruthAndProfileIntervals) {
     return Timestamp(a) < Timestamp(b);
   });
   double prev_user = 0;
+  double host_err_sum = 0;
+  int host_n = 0;
   const SelfStats self_now = ReadSelfStats("/proc/self");
   for (size_t i = 0; i < pm.size(); ++i) {
     const json& j = pm[i].j;
@@ -449,15 +455,22 @@ TEST(MqttPublishTest, EveryTopicMatchesGroundTruthAndProfileIntervals) {
     EXPECT_LE(pct, 100);
     if (i > 0) {
       const double t0 = Timestamp(pm[i - 1]), t1 = Timestamp(pm[i]);
-      EXPECT_GT(t1 - t0, 0.5);
-      EXPECT_LT(t1 - t0, 1.5);
+      EXPECT_GT(t1 - t0, 0.2);
+      EXPECT_LT(t1 - t0, 1.8);
       auto b0 = host_busy.At(t0), b1 = host_busy.At(t1);
       auto n0 = host_total.At(t0), n1 = host_total.At(t1);
       if (b0 && b1 && n0 && n1 && *n1 > *n0) {
-        EXPECT_NEAR(pct, (*b1 - *b0) / (*n1 - *n0) * 100, 20);
+        const double truth = (*b1 - *b0) / (*n1 - *n0) * 100;
+        // Other processes make host CPU bursty: per message loosely, on
+        // average tightly.
+        EXPECT_NEAR(pct, truth, 30);
+        host_err_sum += std::abs(pct - truth);
+        ++host_n;
       }
     }
   }
+  ASSERT_GE(host_n, 3);
+  EXPECT_LT(host_err_sum / host_n, 10);
 }
 
 // `propmon-exporter run` with --config.file: results with error null for
