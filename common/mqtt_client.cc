@@ -73,10 +73,18 @@ std::optional<PahoError> CallPaho(F&& f) noexcept {
   }
 }
 
+// How deep the current thread is inside a callback (Paho's or ours); Stop()
+// refuses to run there instead of deadlocking on itself.
+thread_local int callback_depth = 0;
+
 // Runs f(), swallowing and logging anything it throws: for code that Paho
 // calls on its own threads, where an escaping exception kills the process.
 template <typename F>
 void Shielded(const char* where, F&& f) noexcept {
+  struct Depth {
+    Depth() { ++callback_depth; }
+    ~Depth() { --callback_depth; }
+  } depth;
   try {
     f();
   } catch (const std::exception& e) {
@@ -611,6 +619,11 @@ class MqttClient::Impl {
   }
 
   void Stop(std::chrono::milliseconds drain) {
+    if (callback_depth > 0) {
+      PM_LOG(kError) << "mqtt: Stop() called from an MQTT callback; ignored "
+                        "(it would wait for itself)";
+      return;
+    }
     std::unique_lock lk(mu_);
     if (stopping_) return;
     stopping_ = true;

@@ -139,7 +139,8 @@ struct MqttStats {
 
 // Thread-safe: every method may be called from any thread, except that
 // Stop() (and the destructor) must not be called from a handler or
-// connection callback. Not copyable or movable.
+// connection callback: Stop() logs an error and does nothing there, and
+// destroying the client there is undefined. Not copyable or movable.
 class MqttClient {
  public:
   // Called on Paho's callback thread for each arriving message whose topic

@@ -138,6 +138,33 @@ TEST(MqttBrokerTest, HandlerExceptionIsCountedAndDeliveryGoesOn) {
   EXPECT_EQ(all.payloads(), (std::vector<std::string>{"one", "boom", "two"}));
 }
 
+// Stop() from inside a callback would wait for itself: it is refused (with a
+// log line) and the client keeps working until a proper Stop().
+TEST(MqttBrokerTest, StopFromCallbackIsRefused) {
+  Broker broker;
+  ASSERT_TRUE(broker.Start());
+  auto c = MustCreate(Options(broker.Url(), "selfstop"));
+  ASSERT_TRUE(c);
+  MqttClient* raw = c.get();
+  std::atomic<int> handled{0};
+  ASSERT_TRUE(c->SetConnectedHandler([raw] { raw->Stop(); }));
+  ASSERT_TRUE(
+      c->Subscribe({"self/#"}, 1, [&](std::string_view, std::string_view) {
+         raw->Stop();
+         ++handled;
+       }).ok());
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return c->stats().subscribed; }, seconds(10)));
+  ASSERT_TRUE(c->Publish("self/a", "x").ok());
+  ASSERT_TRUE(WaitUntil([&] { return handled == 1; }, seconds(10)));
+  EXPECT_TRUE(c->stats().connected);
+  ASSERT_TRUE(c->Publish("self/a", "y").ok());
+  ASSERT_TRUE(WaitUntil([&] { return handled == 2; }, seconds(10)));
+  c->Stop();
+  EXPECT_FALSE(c->stats().connected);
+  EXPECT_EQ(c->Publish("self/a", "z").code(), StatusCode::kUnavailable);
+}
+
 // The broker restarts without persistence, so it forgets the subscription;
 // the client must subscribe again by itself.
 TEST(MqttBrokerTest, ResubscribesAfterReconnect) {
