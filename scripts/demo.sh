@@ -99,6 +99,17 @@ register() {  # register ID PID PROFILE
 register cpu-burner "$cpu_pid" intensive
 register memory-grower "$mem_pid" standard
 register disk-writer "$disk_pid" batch
+# A short batch job every 20 s under `propmon-exporter run`, so that results
+# (one in four fails with exit 3) reach the MQTT results topic and the
+# completed/failed counters.
+start batch-jobs bash -c '
+  n=0
+  while true; do
+    n=$((n+1)); code=0; [ $((n % 4)) -eq 0 ] && code=3
+    "$0" run --config.file "$1" --task-id "batch-$n" --profile intensive -- \
+      "$2" burn 1 exit "$code" || true
+    sleep 20
+  done' "$build/exporter/propmon-exporter" "$run_dir/exporter.yml" "$build/tests/workload"
 
 # 4. Bridge.
 have_bridge=false
