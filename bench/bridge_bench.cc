@@ -189,9 +189,11 @@ Bridge* BridgeWithSeries(int n) {
     c.history_per_id = 0;
     b = std::make_unique<Bridge>(c);
     if (!b->Start(false).ok()) return nullptr;
+    // 17 series per task plus 3 per proplet (50 tasks each): add tasks in
+    // steps of 10 until the store holds n series.
     for (int i = 0; b->store().size() < static_cast<size_t>(n); ++i) {
-      for (int k = 0; k < 1000; ++k) {
-        b->Enqueue(kTopic, TaskPayload(i * 1000 + k, (i * 1000 + k) / 50));
+      for (int k = 0; k < 10; ++k) {
+        b->Enqueue(kTopic, TaskPayload(i * 10 + k, (i * 10 + k) / 50));
       }
       b->WaitIdle(std::chrono::seconds(60));
     }

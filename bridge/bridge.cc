@@ -167,32 +167,33 @@ void Bridge::RegisterHttp() {
 
 Status Bridge::Start(bool connect_mqtt) {
   if (started_.exchange(true)) return Internal("bridge already started");
-  HttpServer::Options ho;
-  ho.listen_address = config_.listen_address;
-  ho.num_threads = static_cast<int>(config_.max_stream_clients) + 8;
-  Status s = http_.Start(ho);
-  if (!s.ok()) return s;
+  // The MQTT client is created (not connected) before the HTTP server
+  // starts, so that /-/ready never answers before it exists.
   if (connect_mqtt) {
     auto client = MqttClient::Create(config_.EffectiveMqttOptions());
-    if (!client.ok()) {
-      http_.Stop();
-      return client.status();
-    }
+    if (!client.ok()) return client.status();
     mqtt_ = std::move(client).value();
-    s = mqtt_->Subscribe(
+    Status s = mqtt_->Subscribe(
         config_.SubscriptionFilters(), config_.mqtt.qos,
         [this](std::string_view topic, std::string_view payload) {
           Enqueue(topic, payload);
         });
-    if (s.ok()) s = mqtt_->Start();
     if (!s.ok()) {
-      http_.Stop();
       mqtt_.reset();
       return s;
     }
     mqtt_enabled_ = true;
   }
+  HttpServer::Options ho;
+  ho.listen_address = config_.listen_address;
+  ho.num_threads = static_cast<int>(config_.max_stream_clients) + 8;
+  Status s = http_.Start(ho);
+  if (!s.ok()) return s;
   worker_ = std::thread([this] { WorkerLoop(); });
+  if (mqtt_) {
+    s = mqtt_->Start();
+    if (!s.ok()) return s;  // Stop() (or the destructor) cleans up
+  }
   return Status::Ok();
 }
 
@@ -487,10 +488,17 @@ HttpResponse Bridge::ServeHealth(const HttpRequest&) const {
   j += ",\"subscribed\":";
   j += ms.subscribed ? "true" : "false";
   j += ",\"reconnects\":" + std::to_string(ms.reconnects_total);
+  j += ",\"received\":" + std::to_string(ms.received_total);
+  j += ",\"unmatched\":" + std::to_string(ms.unmatched_total);
   j += ",\"last_error\":";
   AppendGoJsonString(&j, ms.last_error);
   j += "},\"queue\":{\"depth\":" + std::to_string(queue_.depth()) +
        ",\"capacity\":" + std::to_string(queue_.capacity()) +
+       ",\"dropped\":" + std::to_string(queue_.dropped_total()) + "}";
+  std::uint64_t rejected = 0;
+  for (const auto& r : rejected_) rejected += r.load();
+  j += ",\"messages\":{\"received\":" + std::to_string(received_total()) +
+       ",\"rejected\":" + std::to_string(rejected) +
        ",\"dropped\":" + std::to_string(queue_.dropped_total()) + "}";
   j += ",\"series\":" + std::to_string(store_.size()) + "}";
   return HttpResponse::Json(healthy ? 200 : 503, j);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace propmon::bridge {
 namespace {
@@ -78,18 +79,22 @@ void AppendLabels(std::string* out, std::span<const Label> labels) {
   out->push_back('}');
 }
 
-void AppendValue(std::string* out, double value) {
+char* AppendValueTo(char* p, double value) {
   if (std::isnan(value)) {
-    out->append("NaN");
-    return;
+    std::memcpy(p, "NaN", 3);
+    return p + 3;
   }
   if (std::isinf(value)) {
-    out->append(value > 0 ? "+Inf" : "-Inf");
-    return;
+    std::memcpy(p, value > 0 ? "+Inf" : "-Inf", 4);
+    return p + 4;
   }
+  return std::to_chars(p, p + 32, value).ptr;
+}
+
+void AppendValue(std::string* out, double value) {
   char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, static_cast<size_t>(r.ptr - buf));
+  char* end = AppendValueTo(buf, value);
+  out->append(buf, static_cast<size_t>(end - buf));
 }
 
 }  // namespace propmon::bridge

@@ -33,6 +33,9 @@ void AppendLabels(std::string* out, std::span<const Label> labels);
 // Appends a sample value: the shortest text that reads back as the same
 // double, "+Inf", "-Inf" or "NaN".
 void AppendValue(std::string* out, double value);
+// Writes the same at `p`, which must have room for 32 bytes; returns the
+// end of what was written.
+char* AppendValueTo(char* p, double value);
 
 }  // namespace propmon::bridge
 

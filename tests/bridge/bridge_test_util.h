@@ -166,8 +166,8 @@ inline int MosquittoPubPaced(int port, const std::string& topic,
     if (i % 10 == 9) {
       fflush(f);
       std::this_thread::sleep_until(
-          start + std::chrono::microseconds(
-                      static_cast<long long>(i + 1) * 1000000 / per_second));
+          start + std::chrono::microseconds(static_cast<long long>(i + 1) *
+                                            1000000 / per_second));
     }
   }
   return pclose(f);

@@ -40,25 +40,36 @@ class MqttE2eTest : public ::testing::Test {
     // No per-client queue limit in the broker: every message published must
     // reach the bridge, so that received + dropped == published is exact.
     ASSERT_TRUE(testutil::StartMosquitto(&broker_, broker_port_, dir_,
-                                         "max_queued_messages 0\n"));
+                                         "max_queued_messages 0\n"
+                                         "log_type all\n"));
   }
 
-  // Starts propmon-bridge; returns its HTTP port once it is subscribed.
-  int StartBridge(Subprocess* proc,
-                  const std::vector<std::string>& extra = {}) {
+  // Starts propmon-bridge without waiting; returns its HTTP port.
+  int LaunchBridge(Subprocess* proc, const std::vector<std::string>& extra) {
     int port = FreePort();
     std::vector<std::string> argv = {
         testutil::BridgeBinary(),
         "--mqtt.url=tcp://127.0.0.1:" + std::to_string(broker_port_),
         "--web.listen-address=127.0.0.1:" + std::to_string(port)};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    std::string log = dir_.File("bridge-" + std::to_string(port) + ".log");
-    EXPECT_TRUE(proc->Start(argv, log));
+    last_log_ = dir_.File("bridge-" + std::to_string(port) + ".log");
+    EXPECT_TRUE(proc->Start(argv, last_log_));
+    return port;
+  }
+  // Starts propmon-bridge; returns its HTTP port once it is subscribed.
+  int StartBridge(Subprocess* proc,
+                  const std::vector<std::string>& extra = {}) {
+    int port = LaunchBridge(proc, extra);
     bool ready =
         WaitUntil([&] { return HttpGet(port, "/-/ready").status == 200; },
                   std::chrono::seconds(20));
-    EXPECT_TRUE(ready) << testutil::ReadFileOrEmpty(log);
+    EXPECT_TRUE(ready) << testutil::ReadFileOrEmpty(last_log_);
     return port;
+  }
+
+  std::string BrokerLog() {
+    return testutil::ReadFileOrEmpty(
+        dir_.File("mosquitto-" + std::to_string(broker_port_) + ".log"));
   }
 
   std::vector<Sample> Scrape(int port) {
@@ -76,6 +87,7 @@ class MqttE2eTest : public ::testing::Test {
   testutil::TempDir dir_;
   Subprocess broker_;
   int broker_port_ = 0;
+  std::string last_log_;
 };
 
 TEST_F(MqttE2eTest, TranslatesPropellerTopicsIntoLabelledSeries) {
@@ -115,7 +127,9 @@ TEST_F(MqttE2eTest, TranslatesPropellerTopicsIntoLabelledSeries) {
       MosquittoPub(broker_port_, p + "control/proplet/nonsense", "{}", dir_),
       0);
   ASSERT_TRUE(
-      WaitUntil([&] { return Received(port) >= 8; }, std::chrono::seconds(10)));
+      WaitUntil([&] { return Received(port) >= 8; }, std::chrono::seconds(10)))
+      << HttpGet(port, "/health").body << "\n"
+      << BrokerLog();
   auto s = Scrape(port);
   const std::map<std::string, std::string> task = {{"domain", "dom-a"},
                                                    {"channel", "chan-b"},
@@ -154,6 +168,52 @@ TEST_F(MqttE2eTest, TranslatesPropellerTopicsIntoLabelledSeries) {
       nlohmann::json::parse(HttpGet(port, "/tasks/task-1/metrics").body);
   EXPECT_EQ(page["total"], 1);
   EXPECT_EQ(page["metrics"][0]["timestamp"], "2025-01-15T10:35:22Z");
+}
+
+TEST_F(MqttE2eTest, NotReadyWithoutBrokerAndReconnectsAfterRestart) {
+  broker_.Stop();
+  Subprocess bridge;
+  int port = LaunchBridge(&bridge, {});
+  ASSERT_TRUE(
+      WaitUntil([&] { return HttpGet(port, "/-/healthy").status == 200; },
+                std::chrono::seconds(20)));
+  EXPECT_EQ(HttpGet(port, "/-/ready").status, 503);
+  auto health = HttpGet(port, "/health");
+  EXPECT_EQ(health.status, 503);
+  EXPECT_EQ(nlohmann::json::parse(health.body)["status"], "degraded");
+  EXPECT_EQ(FindSample(Scrape(port), "propmon_bridge_mqtt_connected"), 0);
+
+  // The broker comes up: the bridge connects (backoff) and subscribes.
+  Subprocess broker2;
+  ASSERT_TRUE(testutil::StartMosquitto(&broker2, broker_port_, dir_));
+  ASSERT_TRUE(WaitUntil([&] { return HttpGet(port, "/-/ready").status == 200; },
+                        std::chrono::seconds(40)))
+      << testutil::ReadFileOrEmpty(last_log_);
+  std::string topic = std::string(kPrefix) + "control/proplet/alive";
+  ASSERT_EQ(MosquittoPub(broker_port_, topic, R"({"proplet_id":"a"})", dir_),
+            0);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Received(port) == 1; }, std::chrono::seconds(10)));
+  EXPECT_EQ(FindSample(Scrape(port), "propmon_bridge_mqtt_reconnects_total"),
+            0);
+
+  // The broker restarts: the bridge reconnects and subscribes again.
+  broker2.Stop();
+  ASSERT_TRUE(WaitUntil([&] { return HttpGet(port, "/-/ready").status == 503; },
+                        std::chrono::seconds(20)));
+  Subprocess broker3;
+  ASSERT_TRUE(testutil::StartMosquitto(&broker3, broker_port_, dir_));
+  ASSERT_TRUE(WaitUntil([&] { return HttpGet(port, "/-/ready").status == 200; },
+                        std::chrono::seconds(40)))
+      << testutil::ReadFileOrEmpty(last_log_);
+  ASSERT_EQ(MosquittoPub(broker_port_, topic, R"({"proplet_id":"b"})", dir_),
+            0);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Received(port) == 2; }, std::chrono::seconds(10)));
+  auto s = Scrape(port);
+  EXPECT_EQ(FindSample(s, "propmon_bridge_mqtt_reconnects_total"), 1);
+  EXPECT_EQ(FindSample(s, "propmon_bridge_mqtt_connected"), 1);
+  EXPECT_EQ(FindSample(s, "proplet_up", {{"proplet_id", "b"}}), 1);
 }
 
 TEST_F(MqttE2eTest, TwoBridgesInASharedGroupSplitTheFeed) {
