@@ -400,8 +400,14 @@ int RunMain(const std::vector<std::string>& args) {
   TaskMonitor monitor(mo);
   std::unique_ptr<Publisher> publisher;
   if (config->mqtt.enabled()) {
-    auto p = Publisher::Create(
-        MakePublisherOptions(*config, mo.proplet_id, mo.procfs));
+    PublisherOptions po =
+        MakePublisherOptions(*config, mo.proplet_id, mo.procfs);
+    // A client id of its own, so that a `run` next to the daemon (same
+    // config) does not take over the daemon's MQTT session; a clean session,
+    // since it drains before it exits.
+    po.mqtt.client_id += "-run-" + std::to_string(getpid());
+    po.mqtt.clean_start = true;
+    auto p = Publisher::Create(std::move(po));
     if (p.ok()) {
       publisher = std::move(p).value();
       monitor.AddObserver(publisher.get());
