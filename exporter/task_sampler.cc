@@ -238,8 +238,16 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
   if (profile.collect_file_descriptors) {
     if (fds_ok) out->open_fds = fds;
     if (live.front() == root_pid_) {
-      auto lim = reader->ReadMaxOpenFiles(root_pid_);
-      if (lim.ok() && lim->has_value()) out->max_fds = **lim;
+      // The limit changes rarely (prlimit): re-read it every 30 s, not on
+      // every sample.
+      if (!max_fds_read_at_ || now_mono - *max_fds_read_at_ >= 30) {
+        auto lim = reader->ReadMaxOpenFiles(root_pid_);
+        if (lim.ok()) {
+          max_fds_ = *lim;
+          max_fds_read_at_ = now_mono;
+        }
+      }
+      out->max_fds = max_fds_;
     }
   }
   return true;

@@ -100,6 +100,8 @@ class TaskSampler {
   double prev_mono_ = 0;
   std::optional<uint64_t> mem_total_;
   std::optional<bool> children_file_;
+  std::optional<uint64_t> max_fds_;  // nullopt: unlimited or unknown.
+  std::optional<double> max_fds_read_at_;
   bool ended_ = false;
 };
 
