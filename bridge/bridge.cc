@@ -130,8 +130,9 @@ Bridge::Bridge(const BridgeConfig& config, const Clock* clock)
                               std::chrono::milliseconds(15000)}),
       queue_(config.queue_size) {
   if (config_.propeller_enabled) {
-    mapping_ = std::make_unique<PropellerMapping>(config_.propeller, &store_,
-                                                  &hub_, clock_);
+    mapping_ = std::make_unique<PropellerMapping>(
+        config_.propeller, &store_, &task_history_, &proplet_history_, &hub_,
+        clock_);
   }
   RegisterHttp();
 }
@@ -319,16 +320,10 @@ void Bridge::Process(QueuedMessage& m) {
                             << payload::ProblemName(d.problems[0].problem)
                             << ") of a message on \"" << m.topic << "\"";
   }
-  // The manager-compatible history keeps the payload as received (moved,
-  // not copied); GET /tasks/{id}/metrics renders it on request.
-  if (const auto* tm = d.As<payload::TaskMetrics>()) {
-    task_history_.Append(tm->task_id, m.receive_time, std::move(m.payload));
-  } else if (const auto* pm = d.As<payload::PropletMetrics>()) {
-    proplet_history_.Append(pm->proplet_id, m.receive_time,
-                            std::move(m.payload));
-  }
   if (!mapping_) return;
-  auto outcome = mapping_->Apply(d, m.topic, m.receive_time, m.receive_mono);
+  // The REST history keeps the payload as received (moved, not copied).
+  auto outcome =
+      mapping_->Apply(d, m.topic, m.receive_time, m.receive_mono, &m.payload);
   if (outcome == PropellerMapping::Outcome::kCardinalityLimit) {
     Reject(kReasonCardinality, m.topic,
            "series limit " + std::to_string(config_.series_limit) +

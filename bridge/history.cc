@@ -29,22 +29,36 @@ void HistoryStore::PopFront(Entry* e) {
 void HistoryStore::MaybeErase(Entry* e) {
   if (!e->items.empty() || e->global_refs > 0) return;
   bytes_ -= EntryCost(*e);
+  ++erase_epoch_;
   entries_.erase(std::string_view(e->id));
 }
 
-void HistoryStore::Append(std::string_view id, double time, std::string data) {
+void HistoryStore::Append(std::string_view id, double time, std::string data,
+                          Hint* hint) {
   if (options_.per_id_limit == 0 || id.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(id);
-  Entry* e;
-  if (it == entries_.end()) {
-    auto owned = std::make_unique<Entry>();
-    owned->id = std::string(id);
-    e = owned.get();
-    bytes_ += EntryCost(*e);
-    entries_.emplace(std::string_view(e->id), std::move(owned));
-  } else {
-    e = it->second.get();
+  Entry* e = nullptr;
+  if (hint != nullptr && hint->entry != nullptr &&
+      hint->epoch == erase_epoch_) {
+    auto* cached = static_cast<Entry*>(const_cast<void*>(hint->entry));
+    if (cached->id == id) e = cached;
+  }
+  if (e == nullptr) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      auto owned = std::make_unique<Entry>();
+      owned->id = std::string(id);
+      e = owned.get();
+      bytes_ += EntryCost(*e);
+      entries_.emplace(std::string_view(e->id), std::move(owned));
+    } else {
+      e = it->second.get();
+    }
+  }
+  // An erase (below or later) bumps erase_epoch_ and so invalidates this.
+  if (hint != nullptr) {
+    hint->entry = e;
+    hint->epoch = erase_epoch_;
   }
   while (e->items.size() >= options_.per_id_limit) PopFront(e);
   std::uint64_t seq = next_seq_++;

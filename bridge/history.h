@@ -30,8 +30,17 @@ class HistoryStore {
   };
   explicit HistoryStore(const Options& options);
 
+  // Lets a caller that appends to the same id again and again skip the
+  // lookup: Append() fills it, and uses it next time when it still refers
+  // to `id`. Default-constructed: empty. Opaque.
+  struct Hint {
+    const void* entry = nullptr;
+    std::uint64_t epoch = 0;
+  };
+
   // Appends an item to the history of `id`.
-  void Append(std::string_view id, double time, std::string data);
+  void Append(std::string_view id, double time, std::string data,
+              Hint* hint = nullptr);
 
   struct PageItem {
     double time = 0;
@@ -72,6 +81,7 @@ class HistoryStore {
   // Insertion order over all ids: (entry, seq of the item).
   std::deque<std::pair<Entry*, std::uint64_t>> order_;
   std::uint64_t next_seq_ = 0;
+  std::uint64_t erase_epoch_ = 1;  // bumped whenever an entry is erased
   std::size_t bytes_ = 0;
   std::uint64_t evicted_ = 0;
 };

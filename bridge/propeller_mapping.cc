@@ -144,9 +144,16 @@ void PropellerMapping::Interval::Observe(double now) {
 }
 
 PropellerMapping::PropellerMapping(const PropellerOptions& options,
-                                   SeriesStore* store, StreamHub* hub,
-                                   const Clock* clock)
-    : options_(options), store_(store), hub_(hub), clock_(clock) {
+                                   SeriesStore* store,
+                                   HistoryStore* task_history,
+                                   HistoryStore* proplet_history,
+                                   StreamHub* hub, const Clock* clock)
+    : options_(options),
+      store_(store),
+      task_history_(task_history),
+      proplet_history_(proplet_history),
+      hub_(hub),
+      clock_(clock) {
   mapping_ = store_->RegisterMapping(kMappingName);
   for (int i = 0; i < kTaskSeriesCount; ++i) {
     auto id = store_->RegisterFamily(kTaskDefs[i].name, kTaskDefs[i].help,
@@ -289,11 +296,9 @@ void PropellerMapping::RemovePropletSeries(SeriesStore::Writer& w,
   }
 }
 
-void PropellerMapping::ApplyTaskMetrics(SeriesStore::Writer& w,
-                                        const payload::Decoded& d,
-                                        const payload::TaskMetrics& m,
-                                        double receive_time,
-                                        double receive_mono) {
+PropellerMapping::TaskEntity* PropellerMapping::ApplyTaskMetrics(
+    SeriesStore::Writer& w, const payload::Decoded& d,
+    const payload::TaskMetrics& m, double receive_time, double receive_mono) {
   key_.clear();
   key_.append(d.domain).push_back('\0');
   key_.append(d.channel).push_back('\0');
@@ -360,17 +365,23 @@ void PropellerMapping::ApplyTaskMetrics(SeriesStore::Writer& w,
       put(s, std::nullopt);
     }
   }
-  PropletEntity* pe = FindOrAddProplet(d.domain, d.channel, m.proplet_id,
-                                       receive_time, receive_mono);
+  PropletEntity* pe = t.proplet;
+  if (pe == nullptr || t.proplet_epoch != proplet_epoch_ ||
+      pe->proplet_id != t.proplet_id) {
+    pe = FindOrAddProplet(d.domain, d.channel, m.proplet_id, receive_time,
+                          receive_mono);
+    t.proplet = pe;
+    t.proplet_epoch = proplet_epoch_;
+  }
   SeeProplet(w, pe, receive_time, receive_mono);
   WriteUp(w, pe);
+  return &t;
 }
 
-void PropellerMapping::ApplyPropletMetrics(SeriesStore::Writer& w,
-                                           const payload::Decoded& d,
-                                           const payload::PropletMetrics& m,
-                                           double receive_time,
-                                           double receive_mono) {
+PropellerMapping::PropletEntity* PropellerMapping::ApplyPropletMetrics(
+    SeriesStore::Writer& w, const payload::Decoded& d,
+    const payload::PropletMetrics& m, double receive_time,
+    double receive_mono) {
   PropletEntity* p = FindOrAddProplet(d.domain, d.channel, m.proplet_id,
                                       receive_time, receive_mono);
   if (!m.namespace_name.empty()) p->namespace_name = m.namespace_name;
@@ -395,6 +406,7 @@ void PropellerMapping::ApplyPropletMetrics(SeriesStore::Writer& w,
   put(kContainerLimit, m.memory.container_limit_bytes);
   SeeProplet(w, p, receive_time, receive_mono);
   WriteUp(w, p);
+  return p;
 }
 
 void PropellerMapping::ApplyAlive(SeriesStore::Writer& w,
@@ -492,7 +504,8 @@ std::string PropellerMapping::ApplyResults(SeriesStore::Writer& w,
 PropellerMapping::Outcome PropellerMapping::Apply(const payload::Decoded& d,
                                                   std::string_view topic,
                                                   double receive_time,
-                                                  double receive_mono) {
+                                                  double receive_mono,
+                                                  std::string* payload) {
   refused_ = false;
   bool unattributed = false;
   std::string_view task_id;
@@ -502,12 +515,21 @@ PropellerMapping::Outcome PropellerMapping::Apply(const payload::Decoded& d,
     std::lock_guard<std::mutex> lock(mu_);
     SeriesStore::Writer w = store_->Write();
     if (const auto* tm = d.As<payload::TaskMetrics>()) {
-      ApplyTaskMetrics(w, d, *tm, receive_time, receive_mono);
+      TaskEntity* t = ApplyTaskMetrics(w, d, *tm, receive_time, receive_mono);
       task_id = tm->task_id;
       proplet_id = tm->proplet_id;
+      if (payload != nullptr && task_history_ != nullptr) {
+        task_history_->Append(tm->task_id, receive_time, std::move(*payload),
+                              &t->history);
+      }
     } else if (const auto* pm = d.As<payload::PropletMetrics>()) {
-      ApplyPropletMetrics(w, d, *pm, receive_time, receive_mono);
+      PropletEntity* p =
+          ApplyPropletMetrics(w, d, *pm, receive_time, receive_mono);
       proplet_id = pm->proplet_id;
+      if (payload != nullptr && proplet_history_ != nullptr) {
+        proplet_history_->Append(pm->proplet_id, receive_time,
+                                 std::move(*payload), &p->history);
+      }
     } else if (const auto* al = d.As<payload::Alive>()) {
       ApplyAlive(w, d, *al, receive_time, receive_mono);
       proplet_id = al->proplet_id;
@@ -568,6 +590,7 @@ void PropellerMapping::Tick() {
     PropletEntity& p = it->second;
     if (now >= p.last_seen_mono + PresenceTtl(p)) {
       RemovePropletSeries(w, &p);
+      ++proplet_epoch_;  // task entities may point at it
       it = proplets_.erase(it);
       continue;
     }

@@ -1,9 +1,9 @@
 // PropellerMapping: the built-in, zero-configuration translation of
 // Propeller's MQTT messages (SPEC §1, decoded by common/payload.h) into the
 // series of SPEC §2, written into the generic SeriesStore under the mapping
-// name "propeller". It also feeds the live stream (SSE) and the proplet
-// registry (GET /api/v1/proplets); the bridge keeps the manager-compatible
-// history itself.
+// name "propeller". It also feeds the manager-compatible history (REST: the
+// payloads as received), the live stream (SSE) and the proplet registry
+// (GET /api/v1/proplets).
 //
 // Expressed in the generic model of issue 7: topic filters
 // m/+/c/+/control/proplet/# and m/+/c/+/metrics/proplet, topic groups
@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge/history.h"
 #include "bridge/series_store.h"
 #include "bridge/stream_hub.h"
 #include "common/clock.h"
@@ -69,18 +70,22 @@ class PropellerMapping {
     kUnattributed,      // results without proplet_id for an unknown task
   };
 
-  // All pointers must outlive the mapping; `hub` may be null. Registers the
+  // All pointers must outlive the mapping; the histories and `hub` may be
+  // null. Registers the
   // mapping's families in `store` (their names are fixed, so this cannot
   // fail unless another mapping registered one with another type first,
   // which throws std::logic_error at startup).
   PropellerMapping(const PropellerOptions& options, SeriesStore* store,
+                   HistoryStore* task_history, HistoryStore* proplet_history,
                    StreamHub* hub, const Clock* clock);
 
   // Applies one decoded message. `topic` is the MQTT topic (for the stream),
   // `receive_time` Unix seconds and `receive_mono` monotonic seconds of its
-  // arrival.
+  // arrival. `payload` (the message as received) is moved into the REST
+  // history for task and proplet metrics when given.
   Outcome Apply(const payload::Decoded& d, std::string_view topic,
-                double receive_time, double receive_mono);
+                double receive_time, double receive_mono,
+                std::string* payload = nullptr);
 
   // Time-driven changes: proplet_up timeouts, finished tasks past their
   // grace, silent tasks and proplets past their expiry. Call about once a
@@ -151,6 +156,7 @@ class PropellerMapping {
     void Observe(double now);
   };
 
+  struct PropletEntity;
   struct TaskEntity {
     std::string domain, channel, task_id, proplet_id;
     Interval interval;
@@ -160,6 +166,10 @@ class PropellerMapping {
     double start_time = 0;
     bool has_start_time = false;
     std::array<SeriesRef, kTaskSeriesCount> refs;
+    HistoryStore::Hint history;
+    // The task's proplet, valid while proplet_epoch == proplet_epoch_.
+    PropletEntity* proplet = nullptr;
+    std::uint64_t proplet_epoch = 0;
   };
 
   struct PropletEntity {
@@ -177,6 +187,7 @@ class PropellerMapping {
     std::vector<std::string> info_values;  // in kInfoKeys order; "" = absent
     bool has_info = false;
     std::array<SeriesRef, kPropletSeriesCount> refs;
+    HistoryStore::Hint history;
   };
 
   double Ttl(const Interval& i) const;
@@ -197,12 +208,15 @@ class PropellerMapping {
   void RemoveTaskSeries(SeriesStore::Writer& w, TaskEntity* t);
   void RemovePropletSeries(SeriesStore::Writer& w, PropletEntity* p);
 
-  void ApplyTaskMetrics(SeriesStore::Writer& w, const payload::Decoded& d,
-                        const payload::TaskMetrics& m, double receive_time,
-                        double receive_mono);
-  void ApplyPropletMetrics(SeriesStore::Writer& w, const payload::Decoded& d,
-                           const payload::PropletMetrics& m,
-                           double receive_time, double receive_mono);
+  // These return the entity whose history the payload goes to.
+  TaskEntity* ApplyTaskMetrics(SeriesStore::Writer& w,
+                               const payload::Decoded& d,
+                               const payload::TaskMetrics& m,
+                               double receive_time, double receive_mono);
+  PropletEntity* ApplyPropletMetrics(SeriesStore::Writer& w,
+                                     const payload::Decoded& d,
+                                     const payload::PropletMetrics& m,
+                                     double receive_time, double receive_mono);
   void ApplyAlive(SeriesStore::Writer& w, const payload::Decoded& d,
                   const payload::Alive& m, double receive_time,
                   double receive_mono);
@@ -222,6 +236,8 @@ class PropellerMapping {
 
   const PropellerOptions options_;
   SeriesStore* store_;
+  HistoryStore* task_history_;
+  HistoryStore* proplet_history_;
   StreamHub* hub_;
   const Clock* clock_;
   MappingId mapping_;
@@ -231,8 +247,9 @@ class PropellerMapping {
   mutable std::mutex mu_;  // guards the entity maps (Proplets() reads them)
   std::unordered_map<std::string, TaskEntity> tasks_;
   std::unordered_map<std::string, PropletEntity> proplets_;
-  bool refused_ = false;  // set by Put during one Apply
-  std::string key_;       // reused lookup key
+  bool refused_ = false;             // set by Put during one Apply
+  std::uint64_t proplet_epoch_ = 1;  // bumped whenever a proplet is erased
+  std::string key_;                  // reused lookup key
 };
 
 }  // namespace propmon::bridge

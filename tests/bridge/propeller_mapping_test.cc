@@ -38,7 +38,10 @@ std::string Topic(const std::string& suffix) {
 
 class PropellerMappingTest : public ::testing::Test {
  protected:
-  PropellerMappingTest() : hub_(StreamHub::Options{}) {
+  PropellerMappingTest()
+      : task_history_(HistoryStore::Options{}),
+        proplet_history_(HistoryStore::Options{}),
+        hub_(StreamHub::Options{}) {
     Recreate(PropellerOptions{}, 200000);
   }
 
@@ -46,8 +49,8 @@ class PropellerMappingTest : public ::testing::Test {
     mapping_.reset();
     store_ptr_ =
         std::make_unique<SeriesStore>(SeriesStore::Options{limit}, &clock_);
-    mapping_ =
-        std::make_unique<PropellerMapping>(o, store_ptr_.get(), &hub_, &clock_);
+    mapping_ = std::make_unique<PropellerMapping>(
+        o, store_ptr_.get(), &task_history_, &proplet_history_, &hub_, &clock_);
   }
 
   PropellerMapping::Outcome Feed(const std::string& suffix,
@@ -57,7 +60,9 @@ class PropellerMappingTest : public ::testing::Test {
     auto d = payload::DecodeMessage(Topic(suffix), payload, opt);
     EXPECT_TRUE(d.ok()) << (d.ok() ? "" : d.error().detail) << "\n" << payload;
     if (!d.ok()) return PropellerMapping::Outcome::kOk;
-    return mapping_->Apply(*d, Topic(suffix), clock_.Now(), clock_.Monotonic());
+    std::string kept = payload;
+    return mapping_->Apply(*d, Topic(suffix), clock_.Now(), clock_.Monotonic(),
+                           &kept);
   }
 
   void Tick() {
@@ -78,6 +83,8 @@ class PropellerMappingTest : public ::testing::Test {
 
   FakeClock clock_;
   std::unique_ptr<SeriesStore> store_ptr_;
+  HistoryStore task_history_;
+  HistoryStore proplet_history_;
   StreamHub hub_;
   std::unique_ptr<PropellerMapping> mapping_;
 };
@@ -441,6 +448,19 @@ TEST_F(PropellerMappingTest, SeriesLimitRefusesNewSeriesAndSaysSo) {
                    .has_value());
   EXPECT_EQ(store_ptr_->size(), 15u);
   EXPECT_GT(store_ptr_->Stats().refused_total, 0u);
+}
+
+TEST_F(PropellerMappingTest, KeepsPayloadsForTheRestHistory) {
+  Feed(kTaskMetrics, Fixture("task_metrics_rust.json"));
+  Feed(kTaskMetrics, TaskPayload("task-1", "prop-1", 1, clock_.Now()));
+  Feed(kPropletMetrics, Fixture("proplet_metrics_rust.json"));
+  Feed(kAlive, Fixture("alive.json"));
+  auto page = task_history_.Get("task-1", 0, 10);
+  ASSERT_EQ(page.total, 2u);
+  EXPECT_EQ(page.items[0].data, Fixture("task_metrics_rust.json"));
+  EXPECT_EQ(page.items[0].time, clock_.Now());
+  EXPECT_EQ(proplet_history_.Get("prop-1", 0, 10).total, 1u);
+  EXPECT_EQ(task_history_.Get("prop-1", 0, 10).total, 0u);
 }
 
 TEST_F(PropellerMappingTest, PropletsListsRunningTasks) {
