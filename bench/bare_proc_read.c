@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; i++) {
       snprintf(path, sizeof(path), "/proc/%d/stat", pids[i]);
       slurp(path);
-      snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pids[i], pids[i]);
+      snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pids[i],
+               pids[i]);
       slurp(path);
       snprintf(path, sizeof(path), "/proc/%d/io", pids[i]);
       slurp(path);

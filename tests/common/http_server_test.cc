@@ -15,7 +15,8 @@ class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_.Handle("GET", "/hello", [](const HttpRequest& req) {
-      return HttpResponse::Text(200, "hi " + req.QueryParam("name").value_or("?"));
+      return HttpResponse::Text(200,
+                                "hi " + req.QueryParam("name").value_or("?"));
     });
     server_.Handle("POST", "/echo", [](const HttpRequest& req) {
       return HttpResponse::Json(201, req.body);
@@ -94,7 +95,8 @@ TEST_F(HttpServerTest, HostileRequestsDoNotBreakServer) {
     std::string out = RawRequest(port_, req);
     EXPECT_EQ(out.find("root:"), std::string::npos) << req;
   }
-  std::string long_uri = "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n";
+  std::string long_uri =
+      "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n";
   RawRequest(port_, long_uri);
   EXPECT_EQ(Http(port_, "GET", "/hello").status, 200);
 }

@@ -296,7 +296,8 @@ namespace {
 
 TEST_F(FixtureMonitorTest, GpuMemoryIsSummedOverTheTasksProcesses) {
   monitor_->SetGpuMemorySource([] {
-    return std::map<pid_t, uint64_t>{{100, 1000}, {101, 24}, {300, 7}, {999, 5}};
+    return std::map<pid_t, uint64_t>{
+        {100, 1000}, {101, 24}, {300, 7}, {999, 5}};
   });
   ASSERT_TRUE(monitor_->AddTask(Spec("t100", 100, "standard")).ok());
   monitor_->RunOnce();
@@ -309,7 +310,8 @@ TEST_F(FixtureMonitorTest, GpuMemoryIsSummedOverTheTasksProcesses) {
 TEST_F(FixtureMonitorTest, NoGpuSourceMeansNoGpuSeries) {
   ASSERT_TRUE(monitor_->AddTask(Spec("t100", 100, "standard")).ok());
   monitor_->RunOnce();
-  EXPECT_FALSE(FindSample(ParseProm(Render()), "proplet_task_gpu_memory_bytes"));
+  EXPECT_FALSE(
+      FindSample(ParseProm(Render()), "proplet_task_gpu_memory_bytes"));
 }
 
 }  // namespace
