@@ -9,6 +9,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "exporter/collectors/parse_util.h"
 #include "exporter/procfs.h"
 #include "exporter/task_monitor.h"
 
@@ -23,18 +24,6 @@ bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
 bool ValidName(std::string_view s) {
   if (s.empty() || !IsNameStart(s[0])) return false;
   return std::all_of(s.begin(), s.end(), IsNameChar);
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' ||
-                        s.front() == '\n' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' ||
-                        s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 std::string_view Basename(std::string_view path) {
@@ -245,7 +234,7 @@ StatusOr<NameTemplate> NameTemplate::Parse(std::string_view text) {
       return InvalidArgument("unterminated \"{{\" at byte " +
                              std::to_string(open));
     }
-    std::string_view inner = Trim(text.substr(open + 2, close - open - 2));
+    std::string_view inner = TrimSpace(text.substr(open + 2, close - open - 2));
     static constexpr std::string_view kMatches = ".Matches.";
     if (inner == ".PID") {
       t.parts_.push_back({Kind::kPid, ""});
@@ -393,7 +382,7 @@ std::optional<pid_t> Discovery::TargetPid(const TaskRule& rule, bool* ok) {
         << rule.pidfile << ": " << s.message();
     return std::nullopt;
   }
-  std::string_view text = Trim(buf_);
+  std::string_view text = TrimSpace(buf_);
   size_t eol = text.find_first_of(" \t\r\n");
   if (eol != std::string_view::npos) text = text.substr(0, eol);
   pid_t pid = 0;

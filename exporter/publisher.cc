@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "exporter/app.h"
+#include "exporter/collectors/parse_util.h"
 #include "exporter/sysinfo.h"
 
 namespace propmon::exporter {
@@ -41,18 +42,6 @@ std::optional<double> AsDouble(const std::optional<int64_t>& v) {
 std::optional<double> Percent(const std::optional<double>& ratio) {
   if (!ratio) return std::nullopt;
   return RatioToPercent(*ratio);
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' ||
-                        s.front() == '\n' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' ||
-                        s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Decodes the octal escapes (\040, \011, \012, \134) of a mountinfo field.
@@ -251,7 +240,7 @@ std::optional<std::string> ParseCgroupV2Path(std::string_view text) {
     text =
         nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     if (line.substr(0, 3) == "0::") {
-      std::string_view path = Trim(line.substr(3));
+      std::string_view path = TrimSpace(line.substr(3));
       if (path.empty() || path.front() != '/') return std::nullopt;
       // "(deleted)" marks a cgroup that was removed under us.
       if (path.find(" (deleted)") != std::string_view::npos) {
@@ -289,7 +278,8 @@ bool ParseSelfStat(std::string_view text, double ticks_per_second,
   // utime 14, stime 15, rss 24 (proc(5)).
   size_t close = text.rfind(')');
   if (close == std::string_view::npos) return false;
-  std::vector<std::string_view> f = SplitSpaces(Trim(text.substr(close + 1)));
+  std::vector<std::string_view> f =
+      SplitSpaces(TrimSpace(text.substr(close + 1)));
   constexpr size_t kUtime = 14 - 3, kStime = 15 - 3, kRss = 24 - 3;
   if (f.size() <= kRss) return false;
   auto num = [](std::string_view v, auto* dst) {
@@ -344,7 +334,7 @@ std::optional<double> HostCpuRatio(const HostCpuTicks& before,
 }
 
 std::optional<uint64_t> ParseCgroupBytes(std::string_view text) {
-  text = Trim(text);
+  text = TrimSpace(text);
   if (text.empty() || text == "max") return std::nullopt;
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
