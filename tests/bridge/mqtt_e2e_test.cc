@@ -321,7 +321,9 @@ TEST_F(MqttE2eTest, PrometheusQueriesTheBridgesSeries) {
   auto cpu = testutil::WaitForQuery(
       prom_port, R"(proplet_task_cpu_usage_ratio{task_id="task-1"})",
       std::chrono::seconds(30));
-  ASSERT_EQ(cpu.size(), 1u);
+  ASSERT_EQ(cpu.size(), 1u) << "bridge /metrics:\n"
+                            << HttpGet(port, "/metrics").body << "\ntargets:\n"
+                            << HttpGet(prom_port, "/api/v1/targets").body;
   EXPECT_DOUBLE_EQ(cpu[0].value, 0.235);
   EXPECT_EQ(cpu[0].labels["domain"], "dom-a");
   EXPECT_EQ(cpu[0].labels["channel"], "chan-b");

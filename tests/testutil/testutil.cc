@@ -156,14 +156,18 @@ int Connect(int port) {
   return fd;
 }
 
-std::string SendAndRead(int fd, const std::string& raw) {
+// Sends `raw` and reads until the server closes. With `half_close`, our
+// side is shut down for writing after the request (for hostile raw
+// requests); plain HTTP requests do not, because Go servers (Prometheus)
+// cancel a request whose client half-closed.
+std::string SendAndRead(int fd, const std::string& raw, bool half_close) {
   size_t off = 0;
   while (off < raw.size()) {
     ssize_t w = send(fd, raw.data() + off, raw.size() - off, MSG_NOSIGNAL);
     if (w <= 0) break;
     off += static_cast<size_t>(w);
   }
-  shutdown(fd, SHUT_WR);
+  if (half_close) shutdown(fd, SHUT_WR);
   std::string out;
   char buf[65536];
   while (true) {
@@ -186,7 +190,7 @@ bool PortOpen(int port) {
 std::string RawRequest(int port, const std::string& raw) {
   int fd = Connect(port);
   if (fd < 0) return "";
-  return SendAndRead(fd, raw);
+  return SendAndRead(fd, raw, true);
 }
 
 HttpResult Http(int port, const std::string& method, const std::string& path,
@@ -200,7 +204,9 @@ HttpResult Http(int port, const std::string& method, const std::string& path,
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n" + body;
-  std::string resp = RawRequest(port, req);
+  int fd = Connect(port);
+  if (fd < 0) return result;
+  std::string resp = SendAndRead(fd, req, false);
   size_t hdr_end = resp.find("\r\n\r\n");
   if (resp.size() < 12 || hdr_end == std::string::npos) return result;
   result.status = std::atoi(resp.substr(9, 3).c_str());
