@@ -31,28 +31,39 @@ void Reap(const std::vector<pid_t>& pids) {
   for (pid_t p : pids) waitpid(p, nullptr, 0);
 }
 
+// N sleeping processes, each registered as a task (standard profile) and
+// sampled once.
+struct Fixture {
+  explicit Fixture(int n) : pids(SpawnSleepers(n)), monitor(Options()) {
+    for (int i = 0; i < n; ++i) {
+      propmon::exporter::TaskSpec s;
+      s.id = "t" + std::to_string(i);
+      s.pid = pids[i];
+      s.profile = *propmon::exporter::PresetProfile("standard");
+      (void)monitor.AddTask(s);
+    }
+    monitor.RunOnce(true);  // Warm up (first sample of each task).
+  }
+  ~Fixture() { Reap(pids); }
+  static propmon::exporter::TaskMonitor::Options Options() {
+    propmon::exporter::TaskMonitor::Options o;
+    o.proplet_id = "bench";
+    return o;
+  }
+  std::vector<pid_t> pids;
+  propmon::exporter::TaskMonitor monitor;
+};
+
 void BM_CollectionPass(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  auto pids = SpawnSleepers(n);
-  propmon::exporter::TaskMonitor::Options o;
-  o.proplet_id = "bench";
-  propmon::exporter::TaskMonitor monitor(o);
-  for (int i = 0; i < n; ++i) {
-    propmon::exporter::TaskSpec s;
-    s.id = "t" + std::to_string(i);
-    s.pid = pids[i];
-    s.profile = *propmon::exporter::PresetProfile("standard");
-    (void)monitor.AddTask(s);
-  }
-  monitor.RunOnce(true);  // Warm up (first sample of each task).
+  Fixture f(n);
   for (auto _ : state) {
-    monitor.RunOnce(true);
+    f.monitor.RunOnce(true);
   }
   state.counters["us_per_task_sample"] =
       benchmark::Counter(static_cast<double>(n) * 1e-6,
                          benchmark::Counter::kIsIterationInvariantRate |
                              benchmark::Counter::kInvert);
-  Reap(pids);
 }
 BENCHMARK(BM_CollectionPass)
     ->Arg(10)
@@ -61,24 +72,11 @@ BENCHMARK(BM_CollectionPass)
     ->Unit(benchmark::kMillisecond);
 
 void BM_ScrapeRender(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  auto pids = SpawnSleepers(n);
-  propmon::exporter::TaskMonitor::Options o;
-  o.proplet_id = "bench";
-  propmon::exporter::TaskMonitor monitor(o);
-  for (int i = 0; i < n; ++i) {
-    propmon::exporter::TaskSpec s;
-    s.id = "t" + std::to_string(i);
-    s.pid = pids[i];
-    s.profile = *propmon::exporter::PresetProfile("standard");
-    (void)monitor.AddTask(s);
-  }
-  monitor.RunOnce(true);
+  Fixture f(static_cast<int>(state.range(0)));
   for (auto _ : state) {
-    auto fams = monitor.Collect();
+    auto fams = f.monitor.Collect();
     benchmark::DoNotOptimize(fams);
   }
-  Reap(pids);
 }
 BENCHMARK(BM_ScrapeRender)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
 
