@@ -117,7 +117,7 @@ if [ -x "$build/bridge/propmon-bridge" ]; then
   have_bridge=true
   start bridge "$build/bridge/propmon-bridge" --web.listen-address "127.0.0.1:$BRIDGE_PORT" \
     --mqtt.url "tcp://127.0.0.1:$MQTT_PORT"
-  wait_http "http://127.0.0.1:$BRIDGE_PORT/-/healthy" bridge
+  wait_http "http://127.0.0.1:$BRIDGE_PORT/-/ready" bridge
 fi
 
 # 5. Alert webhook, Alertmanager, Prometheus with the rules.

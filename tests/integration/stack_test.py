@@ -83,6 +83,15 @@ def main():
     with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
         f.write(f"listener {mqtt} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     start("mosquitto", ["/usr/sbin/mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")])
+    end = time.time() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", mqtt), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > end:
+                fail("mosquitto did not come up")
+            time.sleep(0.1)
     cfg = os.path.join(tmp, "exporter.yml")
     with open(cfg, "w") as f:
         f.write(f"proplet_id: stack-proplet\nmqtt:\n  url: tcp://127.0.0.1:{mqtt}\n"
@@ -96,7 +105,9 @@ def main():
     start("exporter", [exporter, "--config.file", cfg,
                        "--web.listen-address", f"127.0.0.1:{exp}"])
     wait_http(f"http://127.0.0.1:{exp}/-/ready", "exporter")
-    wait_http(f"http://127.0.0.1:{brg}/-/healthy", "bridge")
+    # Ready = connected and subscribed: results published before that would
+    # be lost to the bridge (it uses a clean session).
+    wait_http(f"http://127.0.0.1:{brg}/-/ready", "bridge")
 
     mem = start("task-mem", [workload, "alloc", "64", "sleep", "600"])
     spin = start("task-spin", [workload, "spin", "0.3"])
