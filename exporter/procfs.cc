@@ -53,6 +53,18 @@ bool FindKeyNumber(std::string_view text, std::string_view key, uint64_t* out) {
   return false;
 }
 
+// readlink(2) of a /proc link; NotFound when the process has gone.
+StatusOr<std::string> ReadLink(const std::string& path) {
+  char target[4096];
+  ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+  if (n < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ESRCH) return NotFound(path + ": gone");
+    return Unavailable(path + ": " + strerror(e));
+  }
+  return std::string(target, static_cast<size_t>(n));
+}
+
 }  // namespace
 
 StatusOr<ProcStat> ParseProcStat(std::string_view text) {
@@ -281,23 +293,11 @@ std::vector<pid_t> ProcReader::ListPids() {
 }
 
 StatusOr<std::string> ProcReader::NetNamespace(pid_t pid) {
-  std::string p = Path(pid, "ns/net");
-  char target[128];
-  ssize_t n = readlink(p.c_str(), target, sizeof(target) - 1);
-  if (n < 0) {
-    int e = errno;
-    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
-    return Unavailable(p + ": " + strerror(e));
-  }
-  return std::string(target, static_cast<size_t>(n));
+  return ReadLink(Path(pid, "ns/net"));
 }
 
 StatusOr<std::string> ProcReader::SelfNetNamespace() {
-  std::string p = root_ + "/self/ns/net";
-  char target[128];
-  ssize_t n = readlink(p.c_str(), target, sizeof(target) - 1);
-  if (n < 0) return Unavailable(p + ": " + strerror(errno));
-  return std::string(target, static_cast<size_t>(n));
+  return ReadLink(root_ + "/self/ns/net");
 }
 
 StatusOr<NetTotals> ProcReader::ReadNetDev(pid_t pid) {
@@ -346,15 +346,7 @@ StatusOr<std::string> ProcReader::ReadCmdline(pid_t pid) {
 }
 
 StatusOr<std::string> ProcReader::ReadExe(pid_t pid) {
-  std::string p = Path(pid, "exe");
-  char target[4096];
-  ssize_t n = readlink(p.c_str(), target, sizeof(target) - 1);
-  if (n < 0) {
-    int e = errno;
-    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
-    return Unavailable(p + ": " + strerror(e));
-  }
-  return std::string(target, static_cast<size_t>(n));
+  return ReadLink(Path(pid, "exe"));
 }
 
 StatusOr<std::string> ProcReader::ReadCgroup(pid_t pid) {
