@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -48,6 +49,17 @@ class TaskApiTest : public ::testing::Test {
     port_ = server_.port();
     ASSERT_TRUE(worker_.Start({testutil::TestHelperBinary(), "sleep", "30"}));
     pid_ = std::to_string(worker_.pid());
+    // Wait until the worker has exec'd: sampled mid-exec, a process has an
+    // empty address space (RSS 0), which is true but not what tests expect.
+    std::string exe = "/proc/" + pid_ + "/exe";
+    ASSERT_TRUE(testutil::WaitUntil(
+        [&] {
+          char buf[4096];
+          ssize_t n = readlink(exe.c_str(), buf, sizeof(buf) - 1);
+          return n > 0 && std::string(buf, static_cast<size_t>(n)) ==
+                              testutil::TestHelperBinary();
+        },
+        std::chrono::seconds(10)));
   }
   void TearDown() override { server_.Stop(); }
 
