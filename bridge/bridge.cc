@@ -6,6 +6,7 @@
 #include <charconv>
 #include <iostream>
 
+#include "bridge/check.h"
 #include "bridge/manager_json.h"
 #include "bridge/text_format.h"
 #include "common/log.h"
@@ -21,8 +22,9 @@ constexpr std::size_t kBatch = 256;
 
 const char* kReasonNames[] = {
     // The codec's, in kAllReasons order, then the bridge's own.
-    nullptr, nullptr, nullptr, nullptr,
-    nullptr, nullptr, nullptr, "cardinality_limit"};
+    nullptr,          nullptr,     nullptr, nullptr,
+    nullptr,          nullptr,     nullptr, "cardinality_limit",
+    "topic_mismatch", "no_metrics"};
 
 std::string ReasonLabel(std::size_t i) {
   if (i < payload::kAllReasons.size()) {
@@ -49,6 +51,21 @@ constexpr payload::Problem kProblems[] = {
     payload::Problem::kWrongType,  payload::Problem::kNegative,
     payload::Problem::kOutOfRange, payload::Problem::kDuplicate,
     payload::Problem::kInvalid,    payload::Problem::kLabelInvalid};
+
+std::vector<std::string> PropellerMessageReasons() {
+  std::vector<std::string> v;
+  for (payload::Reason r : payload::kAllReasons) {
+    v.emplace_back(payload::ReasonName(r));
+  }
+  v.emplace_back("cardinality_limit");
+  return v;
+}
+
+std::vector<std::string> PropellerFieldReasons() {
+  std::vector<std::string> v;
+  for (payload::Problem p : kProblems) v.emplace_back(payload::ProblemName(p));
+  return v;
+}
 
 void AppendHeader(std::string* out, std::string_view name,
                   std::string_view help, std::string_view type) {
@@ -128,11 +145,21 @@ Bridge::Bridge(const BridgeConfig& config, const Clock* clock)
                                              config.history_memory_bytes / 2}),
       hub_(StreamHub::Options{config.max_stream_clients, 1000,
                               std::chrono::milliseconds(15000)}),
+      propeller_counters_(PropellerMessageReasons(), PropellerFieldReasons()),
       queue_(config.queue_size) {
   if (config_.propeller_enabled) {
     mapping_ = std::make_unique<PropellerMapping>(
         config_.propeller, &store_, &task_history_, &proplet_history_, &hub_,
         clock_);
+  }
+  for (const MappingSpec& spec : config_.mappings) {
+    auto m = DeviceMapping::Create(spec, &store_);
+    if (!m.ok()) {
+      init_status_ = m.status();
+      break;
+    }
+    devices_.push_back(std::move(m).value());
+    device_last_.push_back(std::make_unique<LastMessage>());
   }
   RegisterHttp();
 }
@@ -153,6 +180,8 @@ void Bridge::RegisterHttp() {
                [this](const HttpRequest& r) { return ServeHealth(r); });
   http_.Handle("GET", "/api/v1/proplets",
                [this](const HttpRequest& r) { return ServeProplets(r); });
+  http_.Handle("GET", "/api/v1/debug/mappings",
+               [this](const HttpRequest& r) { return ServeDebugMappings(r); });
   http_.HandleStream(
       "/api/v1/stream",
       [this](const HttpRequest& r, HttpStream& s) { hub_.Serve(r, s); });
@@ -167,6 +196,7 @@ void Bridge::RegisterHttp() {
 }
 
 Status Bridge::Start(bool connect_mqtt) {
+  if (!init_status_.ok()) return init_status_;
   if (started_.exchange(true)) return Internal("bridge already started");
   // The MQTT client is created (not connected) before the HTTP server
   // starts, so that /-/ready never answers before it exists.
@@ -206,6 +236,11 @@ void Bridge::Stop() {
   stop_ = true;
   queue_.Close();
   if (worker_.joinable()) worker_.join();
+  for (const auto& d : devices_) {
+    Status s = d->SaveState();
+    if (!s.ok())
+      PM_LOG(kWarn) << "mapping " << d->name() << ": " << s.message();
+  }
   mqtt_.reset();
   started_ = false;
 }
@@ -239,6 +274,8 @@ bool Bridge::WaitIdle(std::chrono::milliseconds timeout) {
 
 void Bridge::Tick() {
   if (mapping_) mapping_->Tick();
+  const double now = clock_->Monotonic();
+  for (const auto& d : devices_) d->Tick(now);
   store_.ExpireNow();
 }
 
@@ -284,11 +321,100 @@ void Bridge::Reject(std::size_t reason, std::string_view topic,
                           << ReasonLabel(reason) << "): " << detail;
 }
 
+void Bridge::Remember(LastMessage* last, const QueuedMessage& m) {
+  std::lock_guard<std::mutex> lock(last->mu);
+  last->has = true;
+  last->topic.assign(m.topic);
+  last->payload.assign(m.payload, 0, Explanation::kMaxPayload * 4);
+  last->time = m.receive_time;
+  last->oversize_bytes = m.oversize_bytes;
+}
+
 void Bridge::Process(QueuedMessage& m) {
+  std::vector<DeviceMapping*> matched;
+  for (const auto& d : devices_) {
+    if (d->MatchesTopic(m.topic)) matched.push_back(d.get());
+  }
+  bool propeller = false;
+  if (mapping_) {
+    // With no configured mapping claiming it, every message goes to the
+    // Propeller mapping, whose codec names what is wrong with the topic.
+    propeller = matched.empty();
+    for (const auto& f : config_.topics) {
+      if (propeller) break;
+      propeller = MqttTopicMatches(f, m.topic);
+    }
+  }
+  if (!propeller) {
+    if (matched.empty()) {
+      received_[kKindUnknown].fetch_add(1, std::memory_order_relaxed);
+      Reject(ReasonIndex(payload::Reason::kUnknownTopic), m.topic,
+             "no mapping's topic filters match the topic");
+      return;
+    }
+    received_[kKindDevice].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!matched.empty()) {
+    DeviceMapping::MessageReason why = DeviceMapping::kMessageReasonCount;
+    bool accepted = ProcessDevices(m, matched, &why);
+    // Counted once in the bridge-wide totals: by the Propeller mapping when
+    // it takes the message, else as rejected when no mapping accepted it.
+    if (!propeller && !accepted) {
+      std::size_t reason = kReasonNoMetrics;
+      switch (why) {
+        case DeviceMapping::kInvalidJson:
+          reason = ReasonIndex(payload::Reason::kInvalidJson);
+          break;
+        case DeviceMapping::kTooLarge:
+          reason = ReasonIndex(payload::Reason::kTooLarge);
+          break;
+        case DeviceMapping::kTopicMismatch:
+          reason = kReasonTopicMismatch;
+          break;
+        case DeviceMapping::kCardinalityLimit:
+          reason = kReasonCardinality;
+          break;
+        default:
+          break;
+      }
+      rejected_[reason].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (propeller) ProcessPropeller(m);
+}
+
+bool Bridge::ProcessDevices(QueuedMessage& m,
+                            const std::vector<DeviceMapping*>& matched,
+                            DeviceMapping::MessageReason* first_rejection) {
+  bool accepted = false;
+  for (DeviceMapping* d : matched) {
+    std::size_t index = 0;
+    while (devices_[index].get() != d) ++index;
+    Remember(device_last_[index].get(), m);
+    DeviceMapping::Result r;
+    if (m.oversize_bytes > 0) {
+      r = d->RejectOversize(m.topic, m.oversize_bytes,
+                            config_.max_payload_bytes, m.receive_time);
+    } else {
+      r = d->Apply(m.topic, m.payload, m.receive_time);
+    }
+    if (r.accepted) {
+      accepted = true;
+    } else if (*first_rejection == DeviceMapping::kMessageReasonCount) {
+      *first_rejection = r.rejected;
+    }
+  }
+  return accepted;
+}
+
+void Bridge::ProcessPropeller(QueuedMessage& m) {
+  propeller_counters_.AddMatched();
+  Remember(&propeller_last_, m);
   if (m.oversize_bytes > 0) {
     auto t = payload::ParseTopic(m.topic);
     received_[t.ok() ? KindIndex(t->kind) : kKindUnknown].fetch_add(
         1, std::memory_order_relaxed);
+    propeller_counters_.AddRejected(ReasonIndex(payload::Reason::kTooLarge));
     Reject(ReasonIndex(payload::Reason::kTooLarge), m.topic,
            "payload of " + std::to_string(m.oversize_bytes) +
                " bytes is over limits.max_payload_bytes (" +
@@ -303,6 +429,7 @@ void Bridge::Process(QueuedMessage& m) {
     auto t = payload::ParseTopic(m.topic);
     received_[t.ok() ? KindIndex(t->kind) : kKindUnknown].fetch_add(
         1, std::memory_order_relaxed);
+    propeller_counters_.AddRejected(ReasonIndex(r.error().reason));
     Reject(ReasonIndex(r.error().reason), m.topic, r.error().detail);
     return;
   }
@@ -312,6 +439,7 @@ void Bridge::Process(QueuedMessage& m) {
     for (std::size_t i = 0; i < kProblemCount; ++i) {
       if (kProblems[i] == p.problem) {
         field_problems_[i].fetch_add(1, std::memory_order_relaxed);
+        propeller_counters_.AddField(i);
       }
     }
   }
@@ -325,10 +453,13 @@ void Bridge::Process(QueuedMessage& m) {
   auto outcome =
       mapping_->Apply(d, m.topic, m.receive_time, m.receive_mono, &m.payload);
   if (outcome == PropellerMapping::Outcome::kCardinalityLimit) {
+    propeller_counters_.AddRejected(kReasonCardinality);
     Reject(kReasonCardinality, m.topic,
            "series limit " + std::to_string(config_.series_limit) +
                " reached; new series refused");
   } else if (outcome == PropellerMapping::Outcome::kUnattributed) {
+    propeller_counters_.AddRejected(
+        ReasonIndex(payload::Reason::kMissingField));
     Reject(ReasonIndex(payload::Reason::kMissingField), m.topic,
            "results without proplet_id for a task this bridge has not seen");
   }
@@ -362,7 +493,8 @@ void Bridge::AppendSelfMetrics(std::string* out) const {
   for (std::size_t i = 0; i < kKindCount; ++i) {
     const char* kind = i < kKindUnknown
                            ? payload::KindName(payload::kAllMessageKinds[i])
-                           : "unknown";
+                       : i == kKindUnknown ? "unknown"
+                                           : "device";
     const Label l[] = {{"kind", kind}};
     AppendSample(out, "propmon_bridge_messages_received_total", l,
                  static_cast<double>(received_[i].load()));
@@ -411,6 +543,7 @@ void Bridge::AppendSelfMetrics(std::string* out) const {
     AppendSample(out, "propmon_bridge_mapping_series", l,
                  static_cast<double>(n));
   }
+  AppendMappingMetrics(out);
   MqttStats ms;
   if (mqtt_enabled_.load() && mqtt_) ms = mqtt_->stats();
   AppendGauge(out, "propmon_bridge_mqtt_connected",
@@ -436,6 +569,144 @@ void Bridge::AppendSelfMetrics(std::string* out) const {
   AppendGauge(out, "propmon_bridge_stream_dropped_total",
               "Live-stream events dropped for clients that read too slowly.",
               static_cast<double>(hub_.dropped_total()), "counter");
+}
+
+void Bridge::AppendMappingMetrics(std::string* out) const {
+  // (name, counters) of every mapping, Propeller's first.
+  std::vector<std::pair<std::string_view, const MappingCounters*>> all;
+  if (mapping_)
+    all.emplace_back(PropellerMapping::kMappingName, &propeller_counters_);
+  for (const auto& d : devices_) all.emplace_back(d->name(), &d->counters());
+  AppendHeader(out, "propmon_bridge_mapping_messages_matched_total",
+               "Messages whose topic matched the mapping's filters.",
+               "counter");
+  for (const auto& [name, c] : all) {
+    const Label l[] = {{"mapping", name}};
+    AppendSample(out, "propmon_bridge_mapping_messages_matched_total", l,
+                 static_cast<double>(c->matched()));
+  }
+  AppendHeader(out, "propmon_bridge_mapping_messages_rejected_total",
+               "Matched messages the mapping could not use at all, by reason.",
+               "counter");
+  for (const auto& [name, c] : all) {
+    for (std::size_t i = 0; i < c->message_reasons().size(); ++i) {
+      const Label l[] = {{"mapping", name},
+                         {"reason", c->message_reasons()[i]}};
+      AppendSample(out, "propmon_bridge_mapping_messages_rejected_total", l,
+                   static_cast<double>(c->rejected(i)));
+    }
+  }
+  AppendHeader(out, "propmon_bridge_mapping_fields_rejected_total",
+               "Single fields the mapping dropped from messages it used "
+               "(or tried to), by reason.",
+               "counter");
+  for (const auto& [name, c] : all) {
+    for (std::size_t i = 0; i < c->field_reasons().size(); ++i) {
+      const Label l[] = {{"mapping", name}, {"reason", c->field_reasons()[i]}};
+      AppendSample(out, "propmon_bridge_mapping_fields_rejected_total", l,
+                   static_cast<double>(c->field(i)));
+    }
+  }
+}
+
+HttpResponse Bridge::ServeDebugMappings(const HttpRequest&) const {
+  struct Item {
+    MappingSpec spec;
+    const MappingCounters* counters;
+    const LastMessage* last;
+    const char* kind;
+  };
+  std::vector<Item> items;
+  if (mapping_) {
+    items.push_back(
+        {PropellerSpec(), &propeller_counters_, &propeller_last_, "builtin"});
+    items.back().spec.topics = config_.topics;
+  }
+  for (std::size_t i = 0; i < devices_.size(); ++i) {
+    items.push_back(
+        {devices_[i]->spec(), &devices_[i]->counters(), device_last_[i].get(),
+         config_.mqtt2prometheus ? "mqtt2prometheus" : "configured"});
+  }
+  StoreStats st = store_.Stats();
+  std::string j = "{\"mappings\":[";
+  for (std::size_t n = 0; n < items.size(); ++n) {
+    const Item& it = items[n];
+    if (n > 0) j += ',';
+    j += "{\"name\":";
+    AppendGoJsonString(&j, it.spec.name);
+    j += ",\"kind\":";
+    AppendGoJsonString(&j, it.kind);
+    j += ",\"topics\":[";
+    for (std::size_t k = 0; k < it.spec.topics.size(); ++k) {
+      if (k > 0) j += ',';
+      AppendGoJsonString(&j, it.spec.topics[k]);
+    }
+    j += "],\"topic_regex\":";
+    AppendGoJsonString(&j, it.spec.topic_regex.pattern());
+    j += ",\"payload\":";
+    AppendGoJsonString(&j, PayloadKindName(it.spec.payload));
+    j += ",\"metrics\":[";
+    for (std::size_t k = 0; k < it.spec.metrics.size(); ++k) {
+      if (k > 0) j += ',';
+      j += "{\"name\":";
+      AppendGoJsonString(&j, it.spec.metrics[k].name);
+      j += ",\"value\":";
+      AppendGoJsonString(&j, it.spec.metrics[k].value.text);
+      j += "}";
+    }
+    std::size_t series = 0;
+    for (const auto& [name, count] : st.mapping_series) {
+      if (name == it.spec.name) series = count;
+    }
+    j += "],\"series\":" + std::to_string(series);
+    j += ",\"matched\":" + std::to_string(it.counters->matched());
+    j += ",\"rejected\":{";
+    bool first = true;
+    for (std::size_t k = 0; k < it.counters->message_reasons().size(); ++k) {
+      if (!first) j += ',';
+      first = false;
+      AppendGoJsonString(&j, it.counters->message_reasons()[k]);
+      j += ":" + std::to_string(it.counters->rejected(k));
+    }
+    j += "},\"fields_rejected\":{";
+    first = true;
+    for (std::size_t k = 0; k < it.counters->field_reasons().size(); ++k) {
+      if (!first) j += ',';
+      first = false;
+      AppendGoJsonString(&j, it.counters->field_reasons()[k]);
+      j += ":" + std::to_string(it.counters->field(k));
+    }
+    j += "},\"last_message\":";
+    LastMessage last;
+    {
+      std::lock_guard<std::mutex> lock(it.last->mu);
+      last.has = it.last->has;
+      last.topic = it.last->topic;
+      last.payload = it.last->payload;
+      last.time = it.last->time;
+      last.oversize_bytes = it.last->oversize_bytes;
+    }
+    if (!last.has) {
+      j += "null";
+    } else {
+      // Explained by a dry run of the same mapping over a scratch store.
+      Explanation x;
+      if (last.oversize_bytes > 0) {
+        x.SetMessage(it.spec.name, last.topic, "", last.time);
+        x.rejected = "too_large";
+        x.detail = "payload of " + std::to_string(last.oversize_bytes) +
+                   " bytes is over limits.max_payload_bytes";
+      } else {
+        auto e = ExplainMessage(config_, last.topic, last.payload, last.time,
+                                it.spec.name);
+        if (e.ok() && !e->empty()) x = std::move(e->front());
+      }
+      j += x.ToJson();
+    }
+    j += "}";
+  }
+  j += "]}";
+  return HttpResponse::Json(200, j);
 }
 
 std::string Bridge::RenderMetrics() const {
@@ -617,6 +888,9 @@ sigset_t BlockSignals() {
 }  // namespace
 
 int BridgeMain(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "check") {
+    return CheckMain(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   FlagSet flags;
   DeclareFlags(&flags);
   Status st = flags.Parse(args);
@@ -629,9 +903,12 @@ int BridgeMain(const std::vector<std::string>& args) {
     return 0;
   }
   if (flags.GetBool("help")) {
-    std::cout << "Usage: propmon-bridge [flags]\n\n"
-                 "Subscribes to Propeller's MQTT topics and serves them as "
-                 "Prometheus series.\n\n"
+    std::cout << "Usage: propmon-bridge [flags]\n"
+                 "       propmon-bridge check --config.file FILE --topic T "
+                 "[--payload P]\n\n"
+                 "Subscribes to Propeller's MQTT topics (and those of the "
+                 "configured mappings) and serves them as Prometheus "
+                 "series.\n\n"
               << flags.Usage();
     return 0;
   }
@@ -653,6 +930,7 @@ int BridgeMain(const std::vector<std::string>& args) {
     std::cerr << "propmon-bridge: " << config.status().message() << "\n";
     return 2;
   }
+  for (const std::string& n : config->notices) PM_LOG(kWarn) << n;
   sigset_t sigs = BlockSignals();
   Bridge bridge(*config);
   st = bridge.Start();

@@ -4,13 +4,19 @@
 // Data path: the MQTT client's network thread calls Enqueue(), which only
 // copies the message into the bounded MessageQueue (or counts a drop) and
 // returns, so keepalives never wait behind processing. One worker thread
-// drains the queue: decode (common/payload.h), translate (PropellerMapping),
-// store (SeriesStore), history (REST) and live stream (SSE). Once a second
-// the worker also runs the time-driven work (proplet_up timeouts, expiry).
+// drains the queue and offers each message to every mapping whose topic
+// filters match it: the built-in Propeller mapping (decode with
+// common/payload.h, PropellerMapping, history for REST, live stream) and the
+// configured ones (DeviceMapping, from `mappings:` or an mqtt2prometheus
+// file). All write into one SeriesStore and are counted per mapping. Once a
+// second the worker also runs the time-driven work (proplet_up timeouts,
+// expiry, force_monotonic state).
 //
 // HTTP (same port): /metrics, /, /-/healthy, /-/ready (ready once
 // subscribed), /health, GET /tasks/{id}/metrics, GET /proplets/{id}/metrics
-// (Propeller manager's API), GET /api/v1/proplets, GET /api/v1/stream (SSE).
+// (Propeller manager's API), GET /api/v1/proplets, GET /api/v1/stream (SSE),
+// GET /api/v1/debug/mappings (each mapping, its counters and an explanation
+// of its last message).
 //
 // Thread-safety: Start()/Stop() from one thread; Enqueue() from any thread;
 // the accessors are thread-safe.
@@ -22,12 +28,15 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "bridge/config.h"
+#include "bridge/device_mapping.h"
+#include "bridge/explanation.h"
 #include "bridge/history.h"
 #include "bridge/message_queue.h"
 #include "bridge/propeller_mapping.h"
@@ -53,8 +62,9 @@ class Bridge {
   Bridge& operator=(const Bridge&) = delete;
 
   // Starts the worker, the HTTP server and (when `connect_mqtt`) the MQTT
-  // client, which connects in the background. Errors: a bad listen address
-  // or port in use, invalid MQTT options.
+  // client, which connects in the background. Errors: a mapping that could
+  // not be built, a bad listen address or port in use, invalid MQTT
+  // options.
   Status Start(bool connect_mqtt = true);
   // Stops MQTT, HTTP and the worker (messages still queued are processed
   // first). Idempotent.
@@ -77,6 +87,13 @@ class Bridge {
   int port() const { return http_.port(); }
   SeriesStore& store() { return store_; }
   PropellerMapping* mapping() { return mapping_.get(); }
+  // The configured mappings, in config order.
+  const std::vector<std::unique_ptr<DeviceMapping>>& device_mappings() const {
+    return devices_;
+  }
+  const MappingCounters& propeller_counters() const {
+    return propeller_counters_;
+  }
   const BridgeConfig& config() const { return config_; }
 
   std::uint64_t received_total() const;
@@ -88,14 +105,35 @@ class Bridge {
   // Rejection reasons: the codec's, plus the bridge's own.
   static constexpr std::size_t kCodecReasons = payload::kAllReasons.size();
   static constexpr std::size_t kReasonCardinality = kCodecReasons;
-  static constexpr std::size_t kReasonCount = kCodecReasons + 1;
+  static constexpr std::size_t kReasonTopicMismatch = kCodecReasons + 1;
+  static constexpr std::size_t kReasonNoMetrics = kCodecReasons + 2;
+  static constexpr std::size_t kReasonCount = kCodecReasons + 3;
   static constexpr std::size_t kKindUnknown = payload::kAllMessageKinds.size();
-  static constexpr std::size_t kKindCount = kKindUnknown + 1;
+  static constexpr std::size_t kKindDevice = kKindUnknown + 1;
+  static constexpr std::size_t kKindCount = kKindUnknown + 2;
   static constexpr std::size_t kProblemCount = 6;
+
+  // The last message a mapping matched, kept for the debug API (which
+  // explains it on request, by a dry run).
+  struct LastMessage {
+    mutable std::mutex mu;
+    bool has = false;
+    std::string topic;
+    std::string payload;
+    double time = 0;
+    std::size_t oversize_bytes = 0;
+  };
 
   void WorkerLoop();
   // May move m.payload away (into the history).
   void Process(QueuedMessage& m);
+  void ProcessPropeller(QueuedMessage& m);
+  // Returns true when a configured mapping accepted the message.
+  // `first_rejection` gets the reason of the first mapping that rejected.
+  bool ProcessDevices(QueuedMessage& m,
+                      const std::vector<DeviceMapping*>& matched,
+                      DeviceMapping::MessageReason* first_rejection);
+  static void Remember(LastMessage* last, const QueuedMessage& m);
   void Reject(std::size_t reason, std::string_view topic,
               std::string_view detail);
   void AppendSelfMetrics(std::string* out) const;
@@ -109,6 +147,8 @@ class Bridge {
                             payload::MessageKind kind,
                             const HistoryStore& history) const;
   HttpResponse ServeProplets(const HttpRequest& req) const;
+  HttpResponse ServeDebugMappings(const HttpRequest& req) const;
+  void AppendMappingMetrics(std::string* out) const;
   bool Ready() const;
 
   const BridgeConfig config_;
@@ -118,6 +158,11 @@ class Bridge {
   HistoryStore proplet_history_;
   StreamHub hub_;
   std::unique_ptr<PropellerMapping> mapping_;
+  MappingCounters propeller_counters_;
+  LastMessage propeller_last_;
+  std::vector<std::unique_ptr<DeviceMapping>> devices_;
+  std::vector<std::unique_ptr<LastMessage>> device_last_;
+  Status init_status_;  // a mapping that could not be built
   MessageQueue queue_;
   HttpServer http_;
   std::unique_ptr<MqttClient> mqtt_;

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bridge/mapping_spec.h"
 #include "bridge/propeller_mapping.h"
 #include "common/flags.h"
 #include "common/mqtt_client.h"
@@ -53,6 +54,13 @@ struct BridgeConfig {
 
   bool propeller_enabled = true;
   PropellerOptions propeller;
+
+  // Configurable mappings (`mappings:`, or the one built from an
+  // mqtt2prometheus file).
+  std::vector<MappingSpec> mappings;
+  bool mqtt2prometheus = false;  // the file was an mqtt2prometheus config
+  // Startup notices (ignored keys and why); the daemon logs each.
+  std::vector<std::string> notices;
 
   // Test hook (--debug.worker-delay): the worker sleeps this long per
   // message, to prove overload handling. Never set in production.

@@ -160,12 +160,14 @@ PropellerMapping::PropellerMapping(const PropellerOptions& options,
                                      kTaskDefs[i].type);
     if (!id.ok()) throw std::logic_error(id.status().message());
     task_families_[i] = *id;
+    NameFamily(*id, kTaskDefs[i].name);
   }
   for (int i = 0; i < kPropletSeriesCount; ++i) {
     auto id = store_->RegisterFamily(kPropletDefs[i].name, kPropletDefs[i].help,
                                      kPropletDefs[i].type);
     if (!id.ok()) throw std::logic_error(id.status().message());
     proplet_families_[i] = *id;
+    NameFamily(*id, kPropletDefs[i].name);
   }
 }
 
@@ -202,6 +204,7 @@ void PropellerMapping::Put(SeriesStore::Writer& w, SeriesRef* ref,
     }
     return;
   }
+  if (why_ != nullptr) why_->AddSeries(family_names_[family], labels, *v);
   if (w.Update(*ref, *v, ttl)) return;
   if (w.Set(family, labels, *v, ttl, mapping_, ref) == SetOutcome::kRefused) {
     refused_ = true;
@@ -501,12 +504,11 @@ std::string PropellerMapping::ApplyResults(SeriesStore::Writer& w,
   return proplet_id;
 }
 
-PropellerMapping::Outcome PropellerMapping::Apply(const payload::Decoded& d,
-                                                  std::string_view topic,
-                                                  double receive_time,
-                                                  double receive_mono,
-                                                  std::string* payload) {
+PropellerMapping::Outcome PropellerMapping::Apply(
+    const payload::Decoded& d, std::string_view topic, double receive_time,
+    double receive_mono, std::string* payload, Explanation* why) {
   refused_ = false;
+  why_ = why;
   bool unattributed = false;
   std::string_view task_id;
   std::string_view proplet_id;
@@ -543,6 +545,7 @@ PropellerMapping::Outcome PropellerMapping::Apply(const payload::Decoded& d,
       proplet_id = resolved;
     }
   }
+  why_ = nullptr;
   PublishEvent(d, topic, receive_time, task_id, proplet_id);
   if (refused_) return Outcome::kCardinalityLimit;
   if (unattributed) return Outcome::kUnattributed;

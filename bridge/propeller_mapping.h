@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge/explanation.h"
 #include "bridge/history.h"
 #include "bridge/series_store.h"
 #include "bridge/stream_hub.h"
@@ -82,10 +83,11 @@ class PropellerMapping {
   // Applies one decoded message. `topic` is the MQTT topic (for the stream),
   // `receive_time` Unix seconds and `receive_mono` monotonic seconds of its
   // arrival. `payload` (the message as received) is moved into the REST
-  // history for task and proplet metrics when given.
+  // history for task and proplet metrics when given. Every series written
+  // is listed in `why` when given (`propmon-bridge check`, the debug API).
   Outcome Apply(const payload::Decoded& d, std::string_view topic,
                 double receive_time, double receive_mono,
-                std::string* payload = nullptr);
+                std::string* payload = nullptr, Explanation* why = nullptr);
 
   // Time-driven changes: proplet_up timeouts, finished tasks past their
   // grace, silent tasks and proplets past their expiry. Call about once a
@@ -193,6 +195,10 @@ class PropellerMapping {
   double Ttl(const Interval& i) const;
   double PresenceTtl(const PropletEntity& p) const;
   // Writes one figure: absent removes the series.
+  void NameFamily(FamilyId id, const char* name) {
+    if (family_names_.size() <= id) family_names_.resize(id + 1);
+    family_names_[id] = name;
+  }
   void Put(SeriesStore::Writer& w, SeriesRef* ref, FamilyId family,
            std::span<const Label> labels, const std::optional<double>& v,
            double ttl);
@@ -247,7 +253,9 @@ class PropellerMapping {
   mutable std::mutex mu_;  // guards the entity maps (Proplets() reads them)
   std::unordered_map<std::string, TaskEntity> tasks_;
   std::unordered_map<std::string, PropletEntity> proplets_;
-  bool refused_ = false;             // set by Put during one Apply
+  bool refused_ = false;                   // set by Put during one Apply
+  Explanation* why_ = nullptr;             // set during one Apply
+  std::vector<std::string> family_names_;  // by FamilyId
   std::uint64_t proplet_epoch_ = 1;  // bumped whenever a proplet is erased
   std::string key_;                  // reused lookup key
 };

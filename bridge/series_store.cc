@@ -1,5 +1,6 @@
 #include "bridge/series_store.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -56,6 +57,24 @@ MappingId SeriesStore::RegisterMapping(std::string_view name) {
   mappings_.emplace_back(name);
   mapping_series_.push_back(0);
   return static_cast<MappingId>(mappings_.size() - 1);
+}
+
+std::string SeriesStore::FamilyName(FamilyId family) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return family < families_.size() ? families_[family].name : std::string();
+}
+
+std::optional<FamilyId> SeriesStore::FindFamily(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = family_index_.find(std::string(name));
+  if (it == family_index_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<MetricType> SeriesStore::FamilyType(FamilyId family) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (family >= families_.size()) return std::nullopt;
+  return families_[family].type;
 }
 
 SeriesStore::Writer SeriesStore::Write() {
@@ -164,7 +183,7 @@ void SeriesStore::RemoveSlot(std::uint32_t index) {
 SetOutcome SeriesStore::Writer::Set(FamilyId family,
                                     std::span<const Label> labels, double value,
                                     double ttl, MappingId mapping,
-                                    SeriesRef* ref) {
+                                    SeriesRef* ref, std::int64_t timestamp_ms) {
   SeriesStore& st = *store_;
   if (ref != nullptr) *ref = SeriesRef();
   if (family >= st.families_.size() || mapping >= st.mappings_.size()) {
@@ -185,6 +204,7 @@ SetOutcome SeriesStore::Writer::Set(FamilyId family,
       Slot& s = st.slots_[slot];
       s.value = value;
       s.deadline = st.Deadline(now_, ttl);
+      s.timestamp_ms = timestamp_ms;
       if (ref != nullptr) *ref = SeriesRef{slot, s.generation};
       return SetOutcome::kUpdated;
     }
@@ -206,6 +226,7 @@ SetOutcome SeriesStore::Writer::Set(FamilyId family,
   Family& f = st.families_[family];
   s.value = value;
   s.deadline = st.Deadline(now_, ttl);
+  s.timestamp_ms = timestamp_ms;
   s.family = family;
   s.label_set = label_set;
   s.mapping = mapping;
@@ -295,14 +316,15 @@ void SeriesStore::Render(std::string* out) const {
   std::lock_guard<std::mutex> lock(mu_);
   // Sized once, then written through a pointer: a scrape of 300k series is
   // a few memcpy per series, without per-append capacity checks.
-  constexpr std::size_t kMaxValue = 32;  // "-1.2345678901234567e-308" & co.
+  constexpr std::size_t kMaxValue = 32;      // "-1.2345678901234567e-308" & co.
+  constexpr std::size_t kMaxTimestamp = 21;  // " -9223372036854775807"
   std::size_t bound = 0;
   for (const Family& f : families_) {
     if (f.slots.empty()) continue;
     bound += f.header.size();
     for (std::uint32_t index : f.slots) {
       bound += f.name.size() + label_sets_[slots_[index].label_set].size +
-               kMaxValue + 2;
+               kMaxValue + kMaxTimestamp + 2;
     }
   }
   std::size_t start = out->size();
@@ -321,6 +343,10 @@ void SeriesStore::Render(std::string* out) const {
       p += ls.size;
       *p++ = ' ';
       p = AppendValueTo(p, s.value);
+      if (s.timestamp_ms != kNoTimestamp) {
+        *p++ = ' ';
+        p = std::to_chars(p, p + 20, s.timestamp_ms).ptr;
+      }
       *p++ = '\n';
     }
   }

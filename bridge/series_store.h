@@ -83,6 +83,8 @@ struct StoreStats {
 
 class SeriesStore {
  public:
+  static constexpr std::int64_t kNoTimestamp =
+      std::numeric_limits<std::int64_t>::min();
   struct Options {
     std::size_t series_limit = 200000;
   };
@@ -99,6 +101,12 @@ class SeriesStore {
                                     std::string_view help, MetricType type);
   // Returns the id for a mapping name (the same id for the same name).
   MappingId RegisterMapping(std::string_view name);
+  // The name of a registered family ("" for an unknown id).
+  std::string FamilyName(FamilyId family) const;
+  // The id of the family registered under `name`, if any.
+  std::optional<FamilyId> FindFamily(std::string_view name) const;
+  // The type of a registered family.
+  std::optional<MetricType> FamilyType(FamilyId family) const;
 
   // Exclusive access for a batch of writes; holds the store's lock until
   // destroyed. "Now" is read once, when the writer is created.
@@ -109,8 +117,11 @@ class SeriesStore {
     // `mapping`) when it does not exist and the limit allows. The series then
     // expires `ttl` seconds from now unless written again. Stores a handle
     // in *ref (when not null) on kUpdated/kCreated, clears it otherwise.
+    // `timestamp_ms` (milliseconds since the epoch) is rendered after the
+    // value; kNoTimestamp renders none.
     SetOutcome Set(FamilyId family, std::span<const Label> labels, double value,
-                   double ttl, MappingId mapping, SeriesRef* ref = nullptr);
+                   double ttl, MappingId mapping, SeriesRef* ref = nullptr,
+                   std::int64_t timestamp_ms = kNoTimestamp);
     // Fast paths through a handle; false when the handle is stale.
     bool Update(SeriesRef ref, double value, double ttl);
     bool Add(SeriesRef ref, double delta, double ttl);  // value += delta
@@ -148,6 +159,7 @@ class SeriesStore {
   struct Slot {
     double value = 0;
     double deadline = 0;
+    std::int64_t timestamp_ms = kNoTimestamp;
     std::uint32_t family = kFree;  // kFree: unused slot
     std::uint32_t label_set = 0;
     std::uint32_t generation = 0;
