@@ -10,6 +10,10 @@
 // - BM_SeriesMemory: heap bytes per series, realistic (whole tasks through
 //   the Propeller mapping: label sets shared by a task's 17 series) and
 //   worst case (every series its own label set); RSS growth alongside.
+// - BM_DeviceMapping: CPU per message through a configurable mapping
+//   (DeviceMapping::Apply): a DHT22-style object with three fields from 1000
+//   devices (mqtt2prometheus' shape), and a fan-out over an 8-element array
+//   with a label per element.
 // - BM_Render / BM_RenderGzip / BM_Scrape: /metrics at 10k, 100k, 300k
 //   series: rendering, rendering + gzip (what Prometheus asks for), and a
 //   full HTTP scrape over loopback.
@@ -27,6 +31,8 @@
 #include <vector>
 
 #include "bridge/bridge.h"
+#include "bridge/device_mapping.h"
+#include "bridge/mapping_spec.h"
 #include "bridge/series_store.h"
 #include "common/clock.h"
 #include "common/gzip.h"
@@ -92,6 +98,62 @@ void BM_DecodeAndApply(benchmark::State& state) {
   state.counters["series"] = static_cast<double>(store.size());
 }
 BENCHMARK(BM_DecodeAndApply);
+
+void BM_DeviceMapping(benchmark::State& state) {
+  const bool fanout = state.range(0) == 1;
+  FakeClock clock;
+  SeriesStore store(SeriesStore::Options{1000000}, &clock);
+  MappingSpec spec;
+  spec.name = "bench";
+  spec.topics = {"devices/+/sensor"};
+  spec.topic_regex = *CompiledRegex::Compile("devices/(?P<deviceid>[^/]+)/");
+  spec.topic_labels = {{"sensor", "deviceid"}};
+  spec.topic_labels_default = false;
+  spec.topic_label = "topic";
+  spec.receive_timestamps = true;
+  auto metric = [](const char* name, const char* path) {
+    MetricSpec m;
+    m.name = name;
+    m.value = *ParseValuePath(path);
+    return m;
+  };
+  if (fanout) {
+    MetricSpec m = metric("slot_temp_celsius", "slots[*].t");
+    m.json_labels = {{"pos", *ParseValuePath("slots[*].pos")}};
+    spec.metrics = {m};
+  } else {
+    spec.metrics = {metric("temperature", "temperature"),
+                    metric("humidity", "humidity"),
+                    metric("heat_index", "computed.heat_index")};
+  }
+  auto mapping = std::move(DeviceMapping::Create(spec, &store)).value();
+  std::vector<std::string> topics;
+  for (int i = 0; i < 1000; ++i) {
+    topics.push_back("devices/dev-" + std::to_string(i) + "/sensor");
+  }
+  std::string payload;
+  if (fanout) {
+    payload = "{\"slots\":[";
+    for (int i = 0; i < 8; ++i) {
+      payload += (i ? "," : "") + std::string("{\"pos\":\"p") +
+                 std::to_string(i) + "\",\"t\":" + std::to_string(20 + i) +
+                 ".5}";
+    }
+    payload += "]}";
+  } else {
+    payload =
+        R"({"temperature":23.20,"humidity":51.60,"computed":{"heat_index":22.92}})";
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto r = mapping->Apply(topics[i++ % topics.size()], payload, 1.7e9);
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["series"] = static_cast<double>(store.size());
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(fanout ? "fan-out 8 elements" : "dht22 3 fields");
+}
+BENCHMARK(BM_DeviceMapping)->Arg(0)->Arg(1);
 
 void BM_PipelineSaturation(benchmark::State& state) {
   Bridge bridge(BenchConfig());
