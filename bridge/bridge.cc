@@ -325,7 +325,7 @@ void Bridge::Remember(LastMessage* last, const QueuedMessage& m) {
   std::lock_guard<std::mutex> lock(last->mu);
   last->has = true;
   last->topic.assign(m.topic);
-  last->payload.assign(m.payload, 0, Explanation::kMaxPayload * 4);
+  last->payload.assign(m.payload);
   last->time = m.receive_time;
   last->oversize_bytes = m.oversize_bytes;
 }

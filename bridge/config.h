@@ -10,9 +10,16 @@
 //   limits:    max_payload_bytes, series_limit, queue_size, history_per_id,
 //              history_memory_bytes, expiry, expiry_intervals
 //   propeller: enabled, alive_timeout, finished_grace
-// Unknown keys are errors. Issue 7 adds top-level `mappings:` (and the
-// mqtt2prometheus layout); ParseConfig dispatches on top-level keys through
-// one table so those are new entries, not a second parser.
+//   mappings:  a list of configurable mappings (MappingSpec), each with
+//              name, topics, topic_regex, ... and a list of metrics
+// Unknown keys are errors. Top-level keys are dispatched through one table.
+//
+// mqtt2prometheus config files are accepted unchanged: a file with a
+// top-level `metrics:` key, or whose `mqtt:` section has one of
+// mqtt2prometheus' keys (server, user, topic_path, device_id_regex, ...), is
+// parsed with the mqtt2prometheus key table instead and becomes one mapping
+// named "mqtt2prometheus" with the Propeller mapping off
+// (docs/migrating-from-mqtt2prometheus.md).
 //
 // Errors name the place: "FILE:LINE:COLUMN: message" (1-based).
 //
@@ -21,6 +28,8 @@
 #define PROPMON_BRIDGE_CONFIG_H_
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,14 +76,30 @@ struct BridgeConfig {
   double debug_worker_delay_seconds = 0;
 
   BridgeConfig();
-  // The subscription filters with the $share/GROUP/ prefix applied.
+  // The subscription filters: `topics` when the Propeller mapping is
+  // enabled, then every mapping's topics; duplicates dropped (first kept),
+  // each with the $share/GROUP/ prefix when shared_group is set.
   std::vector<std::string> SubscriptionFilters() const;
   // MqttOptions ready for MqttClient::Create (protocol version resolved).
   MqttOptions EffectiveMqttOptions() const;
 };
 
+// Looks up an environment variable: its value, or nullopt when unset.
+using EnvLookup =
+    std::function<std::optional<std::string>(const std::string& name)>;
+// The process environment (getenv).
+std::optional<std::string> ProcessEnv(const std::string& name);
+
 // Parses YAML text; `filename` is used in error messages. Values not in
-// the text keep `base`'s.
+// the text keep `base`'s (a `mappings:` list replaces base's mappings).
+// mqtt2prometheus files read MQTT2PROM_MQTT_USER and
+// MQTT2PROM_MQTT_PASSWORD through `env`, which override the file when set
+// and non-empty.
+StatusOr<BridgeConfig> ParseConfig(std::string_view yaml,
+                                   const std::string& filename,
+                                   const BridgeConfig& base,
+                                   const EnvLookup& env);
+// The same with the process environment.
 StatusOr<BridgeConfig> ParseConfig(std::string_view yaml,
                                    const std::string& filename,
                                    const BridgeConfig& base = BridgeConfig());
@@ -87,7 +112,8 @@ void DeclareFlags(FlagSet* flags);
 // Builds the configuration: defaults, then --config.file, then flags that
 // were given explicitly. Validates the result.
 StatusOr<BridgeConfig> ConfigFromFlags(const FlagSet& flags);
-// Checks values that depend on each other; InvalidArgument names the key.
+// Checks values that depend on each other (also: mapping names are unique,
+// and there is something to subscribe to); InvalidArgument names the key.
 Status ValidateConfig(const BridgeConfig& config);
 
 // "30s", "1m30s", "500ms", "2h", or a bare number of seconds.

@@ -306,9 +306,6 @@ Status ValidateMappingSpec(const MappingSpec& spec) {
         pos = end + 1;
       }
     }
-    if (m.force_monotonic && m.type == MetricType::kGauge) {
-      return mfail("force_monotonic needs type counter");
-    }
     std::size_t wild = m.value.wildcards();
     if (!m.fanout_labels.empty() && m.fanout_labels.size() != wild) {
       return mfail(

@@ -128,8 +128,9 @@ struct MetricSpec {
   // (seconds since the epoch, or milliseconds when > 1e11) or an RFC 3339
   // string. An unreadable timestamp rejects the field.
   ValuePath timestamp;
-  // Counters only: a decrease of the raw value is a device reset, and the
-  // series continues from its last value (mqtt2prometheus force_monotonicy).
+  // A decrease of the raw value is a device reset, and the series continues
+  // from its last value (mqtt2prometheus force_monotonicy). The native
+  // format allows it on counters only; mqtt2prometheus files on any type.
   bool force_monotonic = false;
   // The metric applies only when each named topic group matches its regex
   // (search). mqtt2prometheus: sensor_name_filter on deviceid, and the

@@ -116,7 +116,7 @@ TEST(BridgeConfigTest, ErrorsNameFileLineAndColumn) {
       {"mqtt: [1, 2]\n", "bad.yml:1:7: mqtt: want a mapping"},
       {"- a\n- b\n", "bad.yml:1:1: the config must be a mapping"},
       {"mqtt:\n  url: [unclosed\n", "bad.yml:"},
-      {"mappings: []\n", "bad.yml:1:1: mappings"},
+      {"mappings: {a: 1}\n", "bad.yml:1:11: mappings: want a list"},
       {"mqtt:\n  protocol_version: 3\n  shared_group: g\n",
        "bad.yml: mqtt.shared_group needs MQTT 5"},
   };

@@ -526,8 +526,6 @@ TEST(MappingSpecTest, ValidationNamesTheProblem) {
        "not a valid metric name"},
       {[](MappingSpec* s) { s->metrics[0].name = "propmon_bridge_x"; },
        "propmon_"},
-      {[](MappingSpec* s) { s->metrics[0].force_monotonic = true; },
-       "force_monotonic needs type counter"},
       {[](MappingSpec* s) { s->metrics[0].value = *ParseValuePath("a.*.*"); },
        "wildcards"},
       {[](MappingSpec* s) { s->metrics[0].fanout_labels = {"x"}; },
