@@ -5,6 +5,8 @@
 #     sample tasks: cpu-burner (intensive), memory-grower (standard),
 #                   disk-writer (batch), registered through the REST API
 #   propmon-bridge                   127.0.0.1:${BRIDGE_PORT:-9641}
+#     Propeller mapping, plus deploy/bridge/demo-devices.yaml for two fake
+#     room sensors publishing to demo/rooms/<room>/dht22
 #   prometheus with rules/           127.0.0.1:${PROM_PORT:-9090}
 #   alertmanager + alert webhook     127.0.0.1:${AM_PORT:-9093}, :${HOOK_PORT:-5001}
 # Everything binds to 127.0.0.1 and is stopped (by PID) on Ctrl-C.
@@ -116,8 +118,18 @@ have_bridge=false
 if [ -x "$build/bridge/propmon-bridge" ]; then
   have_bridge=true
   start bridge "$build/bridge/propmon-bridge" --web.listen-address "127.0.0.1:$BRIDGE_PORT" \
-    --mqtt.url "tcp://127.0.0.1:$MQTT_PORT"
+    --mqtt.url "tcp://127.0.0.1:$MQTT_PORT" --config.file deploy/bridge/demo-devices.yaml
   wait_http "http://127.0.0.1:$BRIDGE_PORT/-/ready" bridge
+  # Two fake room sensors for the bridge's configurable mapping, every 5 s.
+  start fake-sensors bash -c '
+    while true; do
+      for room in kitchen office; do
+        t=$((200 + RANDOM % 60)); h=$((40 + RANDOM % 20))
+        mosquitto_pub -h 127.0.0.1 -p "$0" -t "demo/rooms/$room/dht22" \
+          -m "{\"temperature\":${t:0:2}.${t:2},\"humidity\":$h,\"battery\":\"ok\"}" || true
+      done
+      sleep 5
+    done' "$MQTT_PORT"
 fi
 
 # 5. Alert webhook, Alertmanager, Prometheus with the rules.
@@ -167,6 +179,8 @@ cat <<MSG
   bridge metrics                        http://127.0.0.1:$BRIDGE_PORT/metrics
   bridge proplets (JSON)                http://127.0.0.1:$BRIDGE_PORT/api/v1/proplets
   manager-compatible task history       http://127.0.0.1:$BRIDGE_PORT/tasks/cpu-burner/metrics
+  bridge mappings, last message each    http://127.0.0.1:$BRIDGE_PORT/api/v1/debug/mappings
+  fake room sensors (configured mapping) curl -s http://127.0.0.1:$BRIDGE_PORT/metrics | grep ^room_
 MSG
 fi
 cat <<MSG
