@@ -620,7 +620,13 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
         x += st.offset;
         monotonic_dirty_ = true;
       }
-      smp.value = x * m.scale + m.offset;
+      // A scale like 0.01 is applied as a division by 100: 41 / 100 is 0.41,
+      // where 41 * 0.01 is 0.41000000000000003.
+      const double inverse = 1 / m.scale;
+      const bool divide = m.scale != 0 && std::abs(m.scale) < 1 &&
+                          inverse == std::round(inverse) &&
+                          1 / inverse == m.scale;
+      smp.value = (divide ? x / inverse : x * m.scale) + m.offset;
       smp.ttl = m.expiry_seconds.value_or(spec_.expiry_seconds);
       samples.push_back(std::move(smp));
     }

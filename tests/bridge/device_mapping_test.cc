@@ -162,6 +162,9 @@ TEST_F(DeviceMappingTest, JsonFieldsBecomeSeriesAndOneBadFieldDropsOnlyItself) {
   EXPECT_EQ(why_.fields[0].reason, "not_a_number");
   EXPECT_THAT(why_.fields[0].detail, HasSubstr("\"high\""));
   EXPECT_EQ(mapping_->counters().matched(), 1u);
+  // Scales like 0.01 divide, so that 41 gives 0.41 (not 0.41000000000000003).
+  Apply("dev/kitchen/state", R"({"env":{"humidity":41}})");
+  EXPECT_THAT(Render(), HasSubstr("humidity_ratio{device=\"kitchen\"} 0.41\n"));
 }
 
 TEST_F(DeviceMappingTest, AbsentPathGivesNoSeriesNeverZero) {
