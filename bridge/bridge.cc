@@ -776,13 +776,16 @@ HttpResponse Bridge::ServeLanding(const HttpRequest&) const {
   r.body =
       "<!DOCTYPE html>\n<html><head><title>propmon-bridge</title></head>"
       "<body><h1>propmon-bridge</h1>"
-      "<p>Propeller's MQTT topics as Prometheus series. Version ";
+      "<p>Propeller's MQTT topics (and any MQTT device's, through the "
+      "configured mappings) as Prometheus series. Version ";
   r.body += Version();
   r.body +=
       ".</p><ul>"
       "<li><a href=\"/metrics\">/metrics</a></li>"
       "<li><a href=\"/health\">/health</a></li>"
       "<li><a href=\"/api/v1/proplets\">/api/v1/proplets</a></li>"
+      "<li><a href=\"/api/v1/debug/mappings\">/api/v1/debug/mappings</a> "
+      "(each mapping and its last message, explained)</li>"
       "<li>/api/v1/stream (Server-Sent Events; ?task_id=, ?proplet_id=)</li>"
       "<li>/tasks/{id}/metrics, /proplets/{id}/metrics "
       "(Propeller manager's API)</li>"

@@ -287,7 +287,12 @@ DeviceMapping::DeviceMapping(MappingSpec spec, SeriesStore* store)
     : spec_(std::move(spec)),
       store_(store),
       id_(store->RegisterMapping(spec_.name)),
-      counters_(MessageReasonNames(), FieldReasonNames()) {}
+      counters_(MessageReasonNames(), FieldReasonNames()) {
+  has_regex_ = !spec_.topic_regex.empty();
+  for (const MetricSpec& m : spec_.metrics) {
+    if (!m.when.empty()) has_regex_ = true;
+  }
+}
 
 DeviceMapping::~DeviceMapping() = default;
 
@@ -370,6 +375,16 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
   if (why) why->SetMessage(spec_.name, topic, payload, receive_time);
 
   // 1. Topic groups.
+  if (topic.size() > CompiledRegex::kMaxInput && has_regex_) {
+    result.rejected = kTopicMismatch;
+    Reject(kTopicMismatch,
+           "topic of " + std::to_string(topic.size()) +
+               " bytes is longer than the " +
+               std::to_string(CompiledRegex::kMaxInput) +
+               " bytes regexes are matched against",
+           why);
+    return result;
+  }
   std::vector<std::pair<std::string, std::string>> groups;
   if (!spec_.topic_regex.empty() && !spec_.topic_regex.Search(topic, &groups)) {
     if (spec_.require_topic_match) {

@@ -121,6 +121,7 @@ class DeviceMapping {
   std::unordered_map<std::string, FamilyId> families_;
   std::unordered_map<std::string, Monotonic> monotonic_;
   bool monotonic_dirty_ = false;
+  bool has_regex_ = false;  // a topic regex or a `when` condition
   double last_save_ = 0;
 };
 

@@ -218,6 +218,7 @@ bool CompiledRegex::Search(
     std::string_view text,
     std::vector<std::pair<std::string, std::string>>* groups) const {
   if (!re_) return true;
+  if (text.size() > kMaxInput) return false;
   std::match_results<std::string_view::const_iterator> m;
   if (!std::regex_search(text.begin(), text.end(), m, *re_)) return false;
   if (groups) {

@@ -77,8 +77,14 @@ class CompiledRegex {
   // Named groups in order of appearance.
   const std::vector<std::string>& group_names() const { return names_; }
   bool HasGroup(std::string_view name) const;
+  // std::regex matches by recursion, about one stack frame per input byte:
+  // a 64 KiB topic overflows an 8 MiB thread stack. Longer inputs never
+  // match (callers reject them with a reason). MQTT topics in practice are
+  // far shorter.
+  static constexpr std::size_t kMaxInput = 1024;
   // Searches `text` (unanchored). On a match, fills `groups` (when not
-  // null) with (name, value) of every named group (unmatched: "").
+  // null) with (name, value) of every named group (unmatched: ""). False
+  // for a text longer than kMaxInput.
   bool Search(std::string_view text,
               std::vector<std::pair<std::string, std::string>>* groups) const;
   bool empty() const { return !re_; }

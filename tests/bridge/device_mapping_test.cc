@@ -321,6 +321,24 @@ TEST_F(DeviceMappingTest, TopicRegexLabelsMismatchAndTopicLabel) {
   EXPECT_EQ(Rejected("topic_mismatch"), 1u);
 }
 
+TEST_F(DeviceMappingTest, OverlongTopicsAreRejectedNotMatched) {
+  // std::regex recurses per input byte: a 64 KiB topic (MQTT allows 65535
+  // bytes) crashed the bridge with mqtt2prometheus' default device regex.
+  MappingSpec s = Spec({Metric("t_celsius", "t")}, "#");
+  s.topic_regex = *CompiledRegex::Compile("(.*/)?(?P<deviceid>.*)");
+  s.require_topic_match = false;
+  Build(s);
+  std::string topic(65535, 'a');
+  for (std::size_t i = 0; i < topic.size(); i += 10) topic[i] = '/';
+  auto r = Apply(topic, R"({"t":1})");
+  EXPECT_EQ(r.rejected, DeviceMapping::kTopicMismatch);
+  EXPECT_THAT(why_.detail, HasSubstr("65535 bytes is longer than the 1024"));
+  EXPECT_FALSE(s.topic_regex.Search(topic, nullptr));
+  // At the limit it still matches.
+  std::string ok(CompiledRegex::kMaxInput, 'b');
+  EXPECT_TRUE(Apply(ok, R"({"t":2})").accepted);
+}
+
 TEST_F(DeviceMappingTest, TopicLabelsRenameGroupsAndOptionalMatch) {
   MappingSpec s = Spec({Metric("t_celsius", "t")}, "#");
   s.topic_regex = *CompiledRegex::Compile("^home/(?P<deviceid>[^/]+)$");
