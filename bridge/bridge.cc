@@ -238,8 +238,9 @@ void Bridge::Stop() {
   if (worker_.joinable()) worker_.join();
   for (const auto& d : devices_) {
     Status s = d->SaveState();
-    if (!s.ok())
+    if (!s.ok()) {
       PM_LOG(kWarn) << "mapping " << d->name() << ": " << s.message();
+    }
   }
   mqtt_.reset();
   started_ = false;

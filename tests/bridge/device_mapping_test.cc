@@ -53,7 +53,9 @@ TEST(ValuePathTest, RejectsMalformedPaths) {
        {"a.", ".a", "a..b", "a[", "a[x]", "a[-1]", "a[\"x", "a[0]b", "a]b"}) {
     auto p = ParseValuePath(bad);
     EXPECT_FALSE(p.ok()) << bad;
-    if (!p.ok()) EXPECT_THAT(p.status().message(), HasSubstr("invalid path"));
+    if (!p.ok()) {
+      EXPECT_THAT(p.status().message(), HasSubstr("invalid path"));
+    }
   }
 }
 

@@ -144,7 +144,7 @@ TEST_F(PipelineTest, CountsDroppedFieldsOfUsableMessages) {
 }
 
 TEST_F(PipelineTest, MetricsPassPromtoolCheck) {
-  for (const std::string& name :
+  for (const char* name :
        {"task_metrics_rust.json", "proplet_metrics_rust.json", "create.json",
         "alive.json"}) {
     std::string kind = name.rfind("task", 0) == 0      ? "task"
@@ -204,7 +204,7 @@ TEST_F(PipelineTest, RestIsByteCompatibleWithRecordedManagerOutput) {
 }
 
 TEST_F(PipelineTest, RestRejectsBadPagingWith400) {
-  for (const std::string& q :
+  for (const char* q :
        {"?offset=-1", "?limit=abc", "?offset=", "?limit=1.5", "?offset=1e3",
         "?limit=99999999999999999999999", "?offset=%20"}) {
     auto r = HttpGet(port_, "/tasks/t/metrics" + q);
