@@ -144,7 +144,7 @@ TEST_F(PipelineTest, CountsDroppedFieldsOfUsableMessages) {
 }
 
 TEST_F(PipelineTest, MetricsPassPromtoolCheck) {
-  for (const char* name :
+  for (const std::string name :
        {"task_metrics_rust.json", "proplet_metrics_rust.json", "create.json",
         "alive.json"}) {
     std::string kind = name.rfind("task", 0) == 0      ? "task"
