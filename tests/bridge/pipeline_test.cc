@@ -204,7 +204,7 @@ TEST_F(PipelineTest, RestIsByteCompatibleWithRecordedManagerOutput) {
 }
 
 TEST_F(PipelineTest, RestRejectsBadPagingWith400) {
-  for (const char* q :
+  for (const std::string q :
        {"?offset=-1", "?limit=abc", "?offset=", "?limit=1.5", "?offset=1e3",
         "?limit=99999999999999999999999", "?offset=%20"}) {
     auto r = HttpGet(port_, "/tasks/t/metrics" + q);
