@@ -223,6 +223,39 @@ TEST_F(MappingE2eTest, Mqtt2PrometheusDht22ConfigGivesTheSameSeries) {
             4);
   // No Propeller series or subscription in mqtt2prometheus mode.
   EXPECT_THAT(text, Not(HasSubstr("mapping=\"propeller\"")));
+
+  // The whole exposition of the mapped families, timestamps cut off: what
+  // mqtt2prometheus serves for the same messages (label order aside).
+  std::string got;
+  for (const auto& l : Lines(text, "")) {
+    bool mapped = false;
+    for (const char* f : {"temperature", "humidity", "heat_index"}) {
+      std::string name = f;
+      if (l.rfind(name + "{", 0) == 0 ||
+          l.rfind("# HELP " + name + " ", 0) == 0 ||
+          l.rfind("# TYPE " + name + " ", 0) == 0) {
+        mapped = true;
+      }
+    }
+    if (!mapped) continue;
+    got += l[0] == '#' ? l : l.substr(0, l.rfind(' '));
+    got += "\n";
+  }
+  EXPECT_EQ(got,
+            "# HELP temperature DHT22 temperature reading\n"
+            "# TYPE temperature gauge\n"
+            "temperature{sensor=\"livingroom\",topic=\"devices/livingroom/"
+            "dht22\",sensor_type=\"dht22\"} 23.2\n"
+            "temperature{sensor=\"cellar\",topic=\"devices/cellar/dht22\","
+            "sensor_type=\"dht22\"} 12.5\n"
+            "# HELP humidity DHT22 humidity reading\n"
+            "# TYPE humidity gauge\n"
+            "humidity{sensor=\"livingroom\",topic=\"devices/livingroom/"
+            "dht22\",sensor_type=\"dht22\"} 51.6\n"
+            "# HELP heat_index DHT22 heatIndex calculation\n"
+            "# TYPE heat_index gauge\n"
+            "heat_index{sensor=\"livingroom\",topic=\"devices/livingroom/"
+            "dht22\",sensor_type=\"dht22\"} 22.92\n");
 }
 
 TEST_F(MappingE2eTest, Mqtt2PrometheusMetricPerTopicAndStringMapping) {
