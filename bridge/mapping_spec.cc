@@ -21,6 +21,16 @@ Status PathError(std::string_view text, std::size_t pos,
                          " at " + std::to_string(pos));
 }
 
+// Digits in a backreference or a {n,m} count: more is refused (below).
+constexpr std::size_t kMaxRegexDigits = 9;
+
+// The number of decimal digits starting at `pos`.
+std::size_t DigitRun(std::string_view s, std::size_t pos) {
+  std::size_t n = 0;
+  while (pos + n < s.size() && s[pos + n] >= '0' && s[pos + n] <= '9') ++n;
+  return n;
+}
+
 bool IsMappingName(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -139,9 +149,26 @@ StatusOr<CompiledRegex> CompiledRegex::Compile(std::string_view pattern) {
   out.reserve(pattern.size());
   std::size_t group = 0;
   bool in_class = false;
+  // Repetition operators in a row ("a**", ".?*", "a+{2}") are invalid in
+  // ECMAScript and in RE2 (mqtt2prometheus' Go regexp), but libstdc++
+  // accepts them as a nested loop whose search backtracks exponentially.
+  // 0: not after a repetition; 1: right after one; 2: after a lazy `?`.
+  int repeat = 0;
+  bool after_open = false;  // right after '(': a '?' starts (?:, (?= ...
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     char c = pattern[i];
+    const bool was_open = after_open;
+    after_open = false;
     if (c == '\\') {
+      // libstdc++ reads a backreference (and a {n,m} count) into a long
+      // without an overflow check: \18446744073709551617 is UB, and in
+      // practice becomes \1 (a{18446744073709551617} becomes a{1}).
+      if (DigitRun(pattern, i + 1) > kMaxRegexDigits) {
+        return InvalidArgument("invalid regex \"" + r.pattern_ +
+                               "\": number too large at " +
+                               std::to_string(i + 1));
+      }
+      repeat = 0;
       out.push_back(c);
       if (i + 1 < pattern.size()) out.push_back(pattern[++i]);
       continue;
@@ -151,14 +178,48 @@ StatusOr<CompiledRegex> CompiledRegex::Compile(std::string_view pattern) {
       out.push_back(c);
       continue;
     }
+    const bool brace = c == '{' && i + 1 < pattern.size() &&
+                       pattern[i + 1] >= '0' && pattern[i + 1] <= '9';
+    if (c == '*' || c == '+' || brace || (c == '?' && !was_open)) {
+      if (c == '?' && repeat == 1) {
+        repeat = 2;  // lazy: *? +? ?? {n}?
+        out.push_back(c);
+        continue;
+      }
+      if (repeat != 0) {
+        return InvalidArgument("invalid regex \"" + r.pattern_ +
+                               "\": nested repetition operator at " +
+                               std::to_string(i));
+      }
+      repeat = 1;
+      if (brace) {
+        std::size_t close = pattern.find('}', i);
+        if (close == std::string_view::npos) close = pattern.size() - 1;
+        for (std::size_t k = i + 1; k < close; ++k) {
+          if (DigitRun(pattern, k) > kMaxRegexDigits) {
+            return InvalidArgument("invalid regex \"" + r.pattern_ +
+                                   "\": number too large at " +
+                                   std::to_string(k));
+          }
+        }
+        out.append(pattern.substr(i, close - i + 1));
+        i = close;
+        continue;
+      }
+      out.push_back(c);
+      continue;
+    }
+    repeat = 0;
     if (c == '[') {
       in_class = true;
       out.push_back(c);
-      // A ']' right after '[' or '[^' is a literal.
+      // A ']' right after '[' or '[^' is a literal (as in RE2 and POSIX);
+      // ECMAScript reads "[]" as an empty class, so it is escaped.
       if (i + 1 < pattern.size() && pattern[i + 1] == '^') {
         out.push_back(pattern[++i]);
       }
       if (i + 1 < pattern.size() && pattern[i + 1] == ']') {
+        out.push_back('\\');
         out.push_back(pattern[++i]);
       }
       continue;
@@ -196,6 +257,7 @@ StatusOr<CompiledRegex> CompiledRegex::Compile(std::string_view pattern) {
         continue;
       }
       if (!rest.starts_with("?")) ++group;
+      after_open = true;
     }
     out.push_back(c);
   }
@@ -204,8 +266,12 @@ StatusOr<CompiledRegex> CompiledRegex::Compile(std::string_view pattern) {
   } catch (const std::regex_error& e) {
     return InvalidArgument("invalid regex \"" + r.pattern_ + "\": " + e.what());
   }
-  if (r.re_->mark_count() < group) {
-    return Internal("regex group count mismatch for \"" + r.pattern_ + "\"");
+  if (r.re_->mark_count() != group) {
+    // Named groups would take the wrong captures.
+    return InvalidArgument(
+        "invalid regex \"" + r.pattern_ + "\": std::regex counts " +
+        std::to_string(r.re_->mark_count()) +
+        " capturing groups, the translation " + std::to_string(group));
   }
   return r;
 }

@@ -69,7 +69,11 @@ ValuePath SplitSeparatorPath(std::string_view text, std::string_view separator);
 class CompiledRegex {
  public:
   // Accepts (?P<name>...) and (?<name>...) and translates them into plain
-  // capturing groups. Errors: InvalidArgument with std::regex's message.
+  // capturing groups. Errors: InvalidArgument with std::regex's message, or
+  // for repetition operators in a row ("a**", ".?*"; lazy "a*?" is fine),
+  // which ECMAScript and RE2 reject and libstdc++ would accept, and for a
+  // backreference or {n,m} count of more than 9 digits (libstdc++ would
+  // overflow).
   static StatusOr<CompiledRegex> Compile(std::string_view pattern);
   CompiledRegex() = default;
 

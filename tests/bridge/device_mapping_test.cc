@@ -92,6 +92,69 @@ TEST(CompiledRegexTest, Errors) {
   EXPECT_FALSE(CompiledRegex::Compile("(?P<a").ok());
 }
 
+// Found by fuzz/mapping_spec_fuzz (over 25 s searching topics of 29 bytes):
+// libstdc++ accepts ".?*" as a nested loop; ECMAScript and RE2 reject it.
+TEST(CompiledRegexTest, FuzzRejectsNestedRepetitionOperators) {
+  // The fuzzer's input, as found.
+  EXPECT_FALSE(
+      CompiledRegex::Compile(std::string_view("(.?*\xff\0z>.*)", 11)).ok());
+  for (const char* bad : {"(.?*\xff", "(.?*z>.*)", "a**", "a+*", "a*+", "a?*",
+                          "a{2}*", "a{2}{3}", "a*?+", "a??*", "(?:x)+*"}) {
+    auto r = CompiledRegex::Compile(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(r.status().message(), HasSubstr("nested repetition operator"))
+        << bad;
+  }
+  // Lazy quantifiers, quantified groups, escapes and classes are fine.
+  for (const char* good :
+       {"a*?", "a+?", "a??", "a{2}?", "a{2,3}", "(a*)*", "(.*/)?(?P<d>.*)",
+        "(?:ab)+", "(?=a)a*", "\\**", "[*+?]*", "(?P<x>a+)?"}) {
+    auto r = CompiledRegex::Compile(good);
+    EXPECT_TRUE(r.ok()) << good << ": " << r.status().message();
+  }
+  auto r = CompiledRegex::Compile("^(?P<dev>[^/]+)/(?P<kind>\\w+?)$");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::vector<std::pair<std::string, std::string>> g;
+  ASSERT_TRUE(r->Search("dev1/temp", &g));
+  EXPECT_EQ(g[1].second, "temp");
+}
+
+// Found by fuzz/mapping_spec_fuzz (UBSan: signed overflow in libstdc++'s
+// regex compiler): a huge backreference or count wrapped around silently.
+TEST(CompiledRegexTest, FuzzRejectsHugeBackreferencesAndCounts) {
+  for (const char* bad :
+       {"\\2222222222222222222222222222222de", "(a)\\18446744073709551617",
+        "a{18446744073709551617}", "a{1,18446744073709551617}",
+        "[\\9999999999]"}) {
+    auto r = CompiledRegex::Compile(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(r.status().message(), HasSubstr("number too large")) << bad;
+  }
+  auto r = CompiledRegex::Compile("(a)\\1{2,5}x1234567890");
+  EXPECT_TRUE(r.ok()) << r.status().message();
+}
+
+// Found while writing fuzz/mapping_spec_fuzz: "[]" was passed through to
+// std::regex, which reads it as an empty class (ECMAScript), not as a class
+// starting with a literal ']' (RE2, as documented); a '(' inside such a
+// class then shifted every named group to the wrong capture.
+TEST(CompiledRegexTest, BracketRightAfterOpeningIsALiteral) {
+  std::vector<std::pair<std::string, std::string>> g;
+  auto r = CompiledRegex::Compile("^[]a]+$");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->Search("a]a", nullptr));
+  EXPECT_FALSE(r->Search("b", nullptr));
+  auto neg = CompiledRegex::Compile("^[^]/]+$");
+  ASSERT_TRUE(neg.ok()) << neg.status().message();
+  EXPECT_TRUE(neg->Search("abc", nullptr));
+  EXPECT_FALSE(neg->Search("a]c", nullptr));
+  EXPECT_FALSE(neg->Search("a/c", nullptr));
+  auto groups = CompiledRegex::Compile("^[](z)]+/(?P<d>[a-z]+)$");
+  ASSERT_TRUE(groups.ok()) << groups.status().message();
+  ASSERT_TRUE(groups->Search("(z)]/dev", &g));
+  EXPECT_THAT(g, ElementsAre(std::pair<std::string, std::string>{"d", "dev"}));
+}
+
 // ---- the mapping ----
 
 MetricSpec Metric(const char* name, const char* value) {
