@@ -222,6 +222,11 @@ struct DeviceMapping::Sample {
   double ttl = 0;
   std::string note;
   std::string metric;  // spec name, for explanations
+  // force_monotonic: the state key and the state to keep once the store
+  // accepted the series (never for a refused one).
+  std::string monotonic_key;
+  double monotonic_offset = 0;
+  double monotonic_raw = 0;
 };
 
 const char* DeviceMapping::MessageReasonName(MessageReason r) {
@@ -621,7 +626,10 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
         std::vector<Label> ls;
         for (const auto& [k, lv] : smp.labels) ls.push_back({k, lv});
         AppendLabels(&key, ls);
-        Monotonic& st = monotonic_[key];
+        Monotonic st;
+        if (auto it = monotonic_.find(key); it != monotonic_.end()) {
+          st = it->second;
+        }
         if (x < st.last_raw) {
           st.offset += st.last_raw;
           if (why) {
@@ -631,9 +639,10 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
                         FormatDouble(st.offset);
           }
         }
-        st.last_raw = x;
+        smp.monotonic_key = std::move(key);
+        smp.monotonic_offset = st.offset;
+        smp.monotonic_raw = x;
         x += st.offset;
-        monotonic_dirty_ = true;
       }
       // A scale like 0.01 is applied as a division by 100: 41 / 100 is 0.41,
       // where 41 * 0.01 is 0.41000000000000003.
@@ -672,6 +681,15 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
         continue;
       }
       ++result.series;
+      if (!s.monotonic_key.empty()) {
+        const double deadline = ttl > 0 && std::isfinite(ttl)
+                                    ? w.now() + ttl
+                                    : std::numeric_limits<double>::infinity();
+        monotonic_[std::move(s.monotonic_key)] =
+            Monotonic{s.monotonic_offset, s.monotonic_raw, deadline};
+        next_prune_ = std::min(next_prune_, deadline);
+        monotonic_dirty_ = true;
+      }
       if (why) {
         std::optional<std::int64_t> ts;
         if (s.timestamp_ms != SeriesStore::kNoTimestamp) ts = s.timestamp_ms;
@@ -706,6 +724,18 @@ Status DeviceMapping::LoadState() {
   if (spec_.state_directory.empty()) return Status::Ok();
   std::ifstream in(StatePath());
   if (!in) return Status::Ok();  // nothing saved yet
+  // Saved state lives as long as a series of the mapping written now: a
+  // device that does not come back within its expiry loses it.
+  double ttl = 0;
+  for (const MetricSpec& m : spec_.metrics) {
+    if (!m.force_monotonic) continue;
+    double t = m.expiry_seconds.value_or(spec_.expiry_seconds);
+    ttl = t > 0 && std::isfinite(t) && ttl >= 0
+              ? std::max(ttl, t)
+              : -1;  // -1: one of them never expires
+  }
+  const double deadline = ttl > 0 ? store_->Write().now() + ttl
+                                  : std::numeric_limits<double>::infinity();
   std::string line;
   std::size_t n = 0;
   while (std::getline(in, line)) {
@@ -725,8 +755,9 @@ Status DeviceMapping::LoadState() {
       return InvalidArgument(StatePath() + ":" + std::to_string(n) +
                              ": want KEY<tab>OFFSET<tab>LAST_RAW");
     }
-    monotonic_[line.substr(0, t1)] = Monotonic{*offset, *last};
+    monotonic_[line.substr(0, t1)] = Monotonic{*offset, *last, deadline};
   }
+  next_prune_ = deadline;
   return Status::Ok();
 }
 
@@ -745,6 +776,16 @@ Status DeviceMapping::SaveState() {
 }
 
 void DeviceMapping::Tick(double now) {
+  if (now >= next_prune_ && !monotonic_.empty()) {
+    double next = std::numeric_limits<double>::infinity();
+    const std::size_t dropped = std::erase_if(monotonic_, [&](const auto& kv) {
+      if (kv.second.deadline <= now) return true;
+      next = std::min(next, kv.second.deadline);
+      return false;
+    });
+    if (dropped > 0) monotonic_dirty_ = true;
+    next_prune_ = next;
+  }
   if (!monotonic_dirty_ || now - last_save_ < 60) return;
   last_save_ = now;
   Status s = SaveState();

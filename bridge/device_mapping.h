@@ -92,9 +92,15 @@ class DeviceMapping {
                         std::size_t limit, double receive_time,
                         Explanation* why = nullptr);
 
-  // Saves force_monotonic state when it changed and a minute passed since
-  // the last save (call about once a second). `now` is monotonic seconds.
+  // Drops the force_monotonic state of series that expired, and saves the
+  // state when it changed and a minute passed since the last save (call
+  // about once a second). `now` is the store clock's monotonic seconds.
   void Tick(double now);
+  // How many series have force_monotonic state. State is kept only for
+  // series the store accepted, and goes when the series expires, so this
+  // stays within the mapping's live series (plus those expired since the
+  // last Tick()).
+  std::size_t monotonic_states() const { return monotonic_.size(); }
   // Saves force_monotonic state now (at shutdown). No-op without a
   // state_directory.
   Status SaveState();
@@ -103,6 +109,9 @@ class DeviceMapping {
   struct Monotonic {
     double offset = 0;
     double last_raw = 0;
+    // When the series expires (store clock, monotonic seconds; infinity:
+    // never), and the state with it.
+    double deadline = 0;
   };
   struct Sample;
   class Walker;
@@ -121,6 +130,7 @@ class DeviceMapping {
   std::unordered_map<std::string, FamilyId> families_;
   std::unordered_map<std::string, Monotonic> monotonic_;
   bool monotonic_dirty_ = false;
+  double next_prune_ = 0;   // no state expires before this
   bool has_regex_ = false;  // a topic regex or a `when` condition
   double last_save_ = 0;
 };

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -529,6 +531,66 @@ TEST_F(DeviceMappingTest, ForceMonotonicSurvivesResetsAndRestarts) {
   auto broken = DeviceMapping::Create(s, &store2);
   ASSERT_FALSE(broken.ok());
   EXPECT_THAT(broken.status().message(), HasSubstr("dev.monotonic:1"));
+}
+
+// Found reading Apply() while writing fuzz/device_mapping_fuzz: state was
+// kept for every (name, labels) ever seen, refused and expired series
+// included, so a publisher inventing device ids grew it without limit.
+TEST_F(DeviceMappingTest, ForceMonotonicStateIsBoundedByTheLiveSeries) {
+  testutil::TempDir dir;
+  SeriesStore small(SeriesStore::Options{3}, &clock_);
+  MetricSpec m = Metric("energy_wh_total", "wh");
+  m.type = MetricType::kCounter;
+  m.force_monotonic = true;
+  MappingSpec s = Spec({m});
+  s.topic_regex = *CompiledRegex::Compile("^dev/(?P<device>[^/]+)/state$");
+  s.expiry_seconds = 60;
+  s.state_directory = dir.path();
+  auto made = DeviceMapping::Create(s, &small);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  DeviceMapping& dm = **made;
+  for (int i = 0; i < 50; ++i) {
+    dm.Apply("dev/d" + std::to_string(i) + "/state", R"({"wh":5})", 0);
+  }
+  // The store took 3 series and refused 47; only the 3 have state.
+  EXPECT_EQ(small.size(), 3u);
+  EXPECT_EQ(dm.monotonic_states(), 3u);
+  EXPECT_EQ(dm.counters().field(std::string_view("series_limit")), 47u);
+  // d0 keeps reporting (and resets); d1 and d2 go quiet and expire.
+  clock_.Advance(40);
+  dm.Apply("dev/d0/state", R"({"wh":2})", 0);
+  clock_.Advance(30);
+  small.ExpireNow();
+  dm.Tick(clock_.Monotonic());
+  EXPECT_EQ(small.size(), 1u);
+  EXPECT_EQ(dm.monotonic_states(), 1u);
+  // The saved file holds only d0's state, and d0 continues from it.
+  ASSERT_TRUE(dm.SaveState().ok());
+  std::ifstream in(dir.path() + "/dev.monotonic");
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("d0"));
+  EXPECT_THAT(text, Not(HasSubstr("d1")));
+  Explanation why;
+  dm.Apply("dev/d0/state", R"({"wh":3})", 0, &why);
+  ASSERT_EQ(why.series.size(), 1u);
+  EXPECT_DOUBLE_EQ(why.series[0].value, 8);  // offset 5, raw 3
+  // A device that comes back after its series expired starts afresh (a
+  // counter reset for Prometheus), and new devices fit again.
+  Explanation why2;
+  dm.Apply("dev/d1/state", R"({"wh":1})", 0, &why2);
+  ASSERT_EQ(why2.series.size(), 1u);
+  EXPECT_DOUBLE_EQ(why2.series[0].value, 1);
+  EXPECT_EQ(dm.monotonic_states(), 2u);
+  // Loaded state that no device claims within the expiry goes too.
+  ASSERT_TRUE(dm.SaveState().ok());
+  SeriesStore store2(SeriesStore::Options{3}, &clock_);
+  auto again = DeviceMapping::Create(s, &store2);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ((*again)->monotonic_states(), 2u);
+  clock_.Advance(61);
+  (*again)->Tick(clock_.Monotonic());
+  EXPECT_EQ((*again)->monotonic_states(), 0u);
 }
 
 TEST_F(DeviceMappingTest, SeriesLimitRefusesNewSeriesAndCountsThem) {
