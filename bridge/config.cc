@@ -146,11 +146,10 @@ class Parser {
     if (!v.ok()) return Error(n, key + ": " + v.message());
     return s;
   }
-  StatusOr<CompiledRegex> Regex(const YAML::Node& n,
-                                const std::string& key) const {
+  StatusOr<Regex> Pattern(const YAML::Node& n, const std::string& key) const {
     auto s = String(n, key);
     if (!s.ok()) return s.status();
-    auto r = CompiledRegex::Compile(*s);
+    auto r = Regex::Compile(*s);
     if (!r.ok()) return Error(n, key + ": " + r.status().message());
     return r;
   }
@@ -485,9 +484,9 @@ struct Readers {
       return p.Path(n, k);
     };
   }
-  auto Regex() const {
+  auto Pattern() const {
     return [&p = p](const YAML::Node& n, const std::string& k) {
-      return p.Regex(n, k);
+      return p.Pattern(n, k);
     };
   }
   auto Labels() const {
@@ -601,7 +600,7 @@ Handler<MetricSpec> When(const Parser& p, const std::string& key) {
                                   k, name + ": \"" + k.Scalar() +
                                          "\" is not a topic_regex group name");
                             }
-                            auto re = p.Regex(v, name);
+                            auto re = p.Pattern(v, name);
                             if (!re.ok()) return re.status();
                             m->when.emplace_back(k.Scalar(), *re);
                             return Status::Ok();
@@ -757,7 +756,7 @@ Table<MappingSpec> MappingTable(const Parser& p, const std::string& k) {
     return Status::Ok();
   };
   t["topic_regex"] =
-      Assign(k + ".topic_regex", &MappingSpec::topic_regex, r.Regex());
+      Assign(k + ".topic_regex", &MappingSpec::topic_regex, r.Pattern());
   t["topic_labels"] = TopicLabels(p, k + ".topic_labels");
   t["require_topic_match"] = Assign(
       k + ".require_topic_match", &MappingSpec::require_topic_match, r.Bool());
@@ -881,7 +880,7 @@ struct M2pMetric {
   std::string mqtt_name;
   std::string payload_field;
   StringPairs dynamic_labels;
-  std::optional<CompiledRegex> sensor_filter;
+  std::optional<Regex> sensor_filter;
   std::optional<double> error_value;
   std::optional<double> string_error_value;  // string_value_mapping's
   bool omit_timestamp = false;
@@ -894,10 +893,10 @@ struct M2pFile {
   std::string topic_path = kM2pTopicPath;
   bool topic_path_given = false;
   std::vector<std::string> topic_paths;
-  CompiledRegex device_id_regex;
+  Regex device_id_regex;
   bool object_per_topic = false;
   bool metric_per_topic = false;
-  CompiledRegex metric_name_regex;
+  Regex metric_name_regex;
   double cache_timeout = 120;  // seconds; 0 = never expires
   std::string state_directory;
   std::string separator = ".";
@@ -907,11 +906,10 @@ struct M2pFile {
 };
 
 // A regex that must have the named group (mqtt2prometheus' check).
-StatusOr<CompiledRegex> RegexWithGroup(const Parser& p, const YAML::Node& n,
-                                       const std::string& key,
-                                       const std::string& what,
-                                       const std::string& group) {
-  auto re = p.Regex(n, key);
+StatusOr<Regex> RegexWithGroup(const Parser& p, const YAML::Node& n,
+                               const std::string& key, const std::string& what,
+                               const std::string& group) {
+  auto re = p.Pattern(n, key);
   if (re.ok() && !re->HasGroup(group)) {
     return p.Error(n, key + ": " + what + " regex \"" + re->pattern() +
                           "\" does not contain required regex group \"" +
@@ -1093,7 +1091,7 @@ Table<M2pMetric> M2pMetricTable(const Parser& p, const std::string& k) {
   t["dynamic_labels"] =
       Assign(k + ".dynamic_labels", &M2pMetric::dynamic_labels, r.Labels());
   t["sensor_name_filter"] =
-      Assign(k + ".sensor_name_filter", &M2pMetric::sensor_filter, r.Regex());
+      Assign(k + ".sensor_name_filter", &M2pMetric::sensor_filter, r.Pattern());
   t["string_value_mapping"] = [&p, k](const YAML::Node& n, M2pMetric* m) {
     std::string key = k + ".string_value_mapping";
     return ParseMap(p, key, n, M2pStringValueMapping(p, key), m);
@@ -1331,8 +1329,8 @@ StatusOr<BridgeConfig> ParseMqtt2Prometheus(const Parser& p,
   M2pFile f;
   f.config = base;
   f.config.mqtt.qos = 0;  // mqtt2prometheus' default
-  f.device_id_regex = *CompiledRegex::Compile(kM2pDeviceIdRegex);
-  f.metric_name_regex = *CompiledRegex::Compile(kM2pMetricNameRegex);
+  f.device_id_regex = *Regex::Compile(kM2pDeviceIdRegex);
+  f.metric_name_regex = *Regex::Compile(kM2pMetricNameRegex);
   Status s = ParseMap(p, "", root, M2pTopLevel(p), &f);
   if (!s.ok()) return s;
   if (f.metrics.empty()) {

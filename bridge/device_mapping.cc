@@ -292,12 +292,7 @@ DeviceMapping::DeviceMapping(MappingSpec spec, SeriesStore* store)
     : spec_(std::move(spec)),
       store_(store),
       id_(store->RegisterMapping(spec_.name)),
-      counters_(MessageReasonNames(), FieldReasonNames()) {
-  has_regex_ = !spec_.topic_regex.empty();
-  for (const MetricSpec& m : spec_.metrics) {
-    if (!m.when.empty()) has_regex_ = true;
-  }
-}
+      counters_(MessageReasonNames(), FieldReasonNames()) {}
 
 DeviceMapping::~DeviceMapping() = default;
 
@@ -380,16 +375,6 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
   if (why) why->SetMessage(spec_.name, topic, payload, receive_time);
 
   // 1. Topic groups.
-  if (topic.size() > CompiledRegex::kMaxInput && has_regex_) {
-    result.rejected = kTopicMismatch;
-    Reject(kTopicMismatch,
-           "topic of " + std::to_string(topic.size()) +
-               " bytes is longer than the " +
-               std::to_string(CompiledRegex::kMaxInput) +
-               " bytes regexes are matched against",
-           why);
-    return result;
-  }
   std::vector<std::pair<std::string, std::string>> groups;
   if (!spec_.topic_regex.empty() && !spec_.topic_regex.Search(topic, &groups)) {
     if (spec_.require_topic_match) {
@@ -470,7 +455,7 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
         for (const auto& [k, v] : groups) {
           if (k == group) value = v;
         }
-        if (!re.Search(value, nullptr)) {
+        if (!re.Search(value)) {
           applies = false;
           if (why) {
             why->notes.push_back("metric " + m.name +

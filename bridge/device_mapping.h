@@ -130,8 +130,7 @@ class DeviceMapping {
   std::unordered_map<std::string, FamilyId> families_;
   std::unordered_map<std::string, Monotonic> monotonic_;
   bool monotonic_dirty_ = false;
-  double next_prune_ = 0;   // no state expires before this
-  bool has_regex_ = false;  // a topic regex or a `when` condition
+  double next_prune_ = 0;  // no state expires before this
   double last_save_ = 0;
 };
 

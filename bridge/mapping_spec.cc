@@ -21,16 +21,6 @@ Status PathError(std::string_view text, std::size_t pos,
                          " at " + std::to_string(pos));
 }
 
-// Digits in a backreference or a {n,m} count: more is refused (below).
-constexpr std::size_t kMaxRegexDigits = 9;
-
-// The number of decimal digits starting at `pos`.
-std::size_t DigitRun(std::string_view s, std::size_t pos) {
-  std::size_t n = 0;
-  while (pos + n < s.size() && s[pos + n] >= '0' && s[pos + n] <= '9') ++n;
-  return n;
-}
-
 bool IsMappingName(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -140,163 +130,6 @@ ValuePath SplitSeparatorPath(std::string_view text,
     start = pos + separator.size();
   }
   return path;
-}
-
-StatusOr<CompiledRegex> CompiledRegex::Compile(std::string_view pattern) {
-  CompiledRegex r;
-  r.pattern_ = std::string(pattern);
-  std::string out;
-  out.reserve(pattern.size());
-  std::size_t group = 0;
-  bool in_class = false;
-  // Repetition operators in a row ("a**", ".?*", "a+{2}") are invalid in
-  // ECMAScript and in RE2 (mqtt2prometheus' Go regexp), but libstdc++
-  // accepts them as a nested loop whose search backtracks exponentially.
-  // 0: not after a repetition; 1: right after one; 2: after a lazy `?`.
-  int repeat = 0;
-  bool after_open = false;  // right after '(': a '?' starts (?:, (?= ...
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    char c = pattern[i];
-    const bool was_open = after_open;
-    after_open = false;
-    if (c == '\\') {
-      // libstdc++ reads a backreference (and a {n,m} count) into a long
-      // without an overflow check: \18446744073709551617 is UB, and in
-      // practice becomes \1 (a{18446744073709551617} becomes a{1}).
-      if (DigitRun(pattern, i + 1) > kMaxRegexDigits) {
-        return InvalidArgument("invalid regex \"" + r.pattern_ +
-                               "\": number too large at " +
-                               std::to_string(i + 1));
-      }
-      repeat = 0;
-      out.push_back(c);
-      if (i + 1 < pattern.size()) out.push_back(pattern[++i]);
-      continue;
-    }
-    if (in_class) {
-      if (c == ']') in_class = false;
-      out.push_back(c);
-      continue;
-    }
-    const bool brace = c == '{' && i + 1 < pattern.size() &&
-                       pattern[i + 1] >= '0' && pattern[i + 1] <= '9';
-    if (c == '*' || c == '+' || brace || (c == '?' && !was_open)) {
-      if (c == '?' && repeat == 1) {
-        repeat = 2;  // lazy: *? +? ?? {n}?
-        out.push_back(c);
-        continue;
-      }
-      if (repeat != 0) {
-        return InvalidArgument("invalid regex \"" + r.pattern_ +
-                               "\": nested repetition operator at " +
-                               std::to_string(i));
-      }
-      repeat = 1;
-      if (brace) {
-        std::size_t close = pattern.find('}', i);
-        if (close == std::string_view::npos) close = pattern.size() - 1;
-        for (std::size_t k = i + 1; k < close; ++k) {
-          if (DigitRun(pattern, k) > kMaxRegexDigits) {
-            return InvalidArgument("invalid regex \"" + r.pattern_ +
-                                   "\": number too large at " +
-                                   std::to_string(k));
-          }
-        }
-        out.append(pattern.substr(i, close - i + 1));
-        i = close;
-        continue;
-      }
-      out.push_back(c);
-      continue;
-    }
-    repeat = 0;
-    if (c == '[') {
-      in_class = true;
-      out.push_back(c);
-      // A ']' right after '[' or '[^' is a literal (as in RE2 and POSIX);
-      // ECMAScript reads "[]" as an empty class, so it is escaped.
-      if (i + 1 < pattern.size() && pattern[i + 1] == '^') {
-        out.push_back(pattern[++i]);
-      }
-      if (i + 1 < pattern.size() && pattern[i + 1] == ']') {
-        out.push_back('\\');
-        out.push_back(pattern[++i]);
-      }
-      continue;
-    }
-    if (c == '(') {
-      std::string_view rest = pattern.substr(i + 1);
-      std::size_t name_start = 0;
-      if (rest.starts_with("?P<")) {
-        name_start = 3;
-      } else if (rest.starts_with("?<") && !rest.starts_with("?<=") &&
-                 !rest.starts_with("?<!")) {
-        name_start = 2;
-      }
-      if (name_start > 0) {
-        std::size_t close = rest.find('>', name_start);
-        if (close == std::string_view::npos) {
-          return InvalidArgument("invalid regex \"" + r.pattern_ +
-                                 "\": unterminated group name");
-        }
-        std::string name(rest.substr(name_start, close - name_start));
-        if (!IsValidLabelName(name)) {
-          return InvalidArgument("invalid regex \"" + r.pattern_ +
-                                 "\": group name \"" + name +
-                                 "\" is not a valid label name");
-        }
-        if (r.HasGroup(name)) {
-          return InvalidArgument("invalid regex \"" + r.pattern_ +
-                                 "\": group name \"" + name + "\" repeated");
-        }
-        ++group;
-        r.names_.push_back(std::move(name));
-        r.indices_.push_back(group);
-        out.push_back('(');
-        i += 1 + close;  // skip "?P<name>"
-        continue;
-      }
-      if (!rest.starts_with("?")) ++group;
-      after_open = true;
-    }
-    out.push_back(c);
-  }
-  try {
-    r.re_ = std::make_shared<const std::regex>(out, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return InvalidArgument("invalid regex \"" + r.pattern_ + "\": " + e.what());
-  }
-  if (r.re_->mark_count() != group) {
-    // Named groups would take the wrong captures.
-    return InvalidArgument(
-        "invalid regex \"" + r.pattern_ + "\": std::regex counts " +
-        std::to_string(r.re_->mark_count()) +
-        " capturing groups, the translation " + std::to_string(group));
-  }
-  return r;
-}
-
-bool CompiledRegex::HasGroup(std::string_view name) const {
-  return std::find(names_.begin(), names_.end(), name) != names_.end();
-}
-
-bool CompiledRegex::Search(
-    std::string_view text,
-    std::vector<std::pair<std::string, std::string>>* groups) const {
-  if (!re_) return true;
-  if (text.size() > kMaxInput) return false;
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_search(text.begin(), text.end(), m, *re_)) return false;
-  if (groups) {
-    groups->clear();
-    for (std::size_t i = 0; i < names_.size(); ++i) {
-      const auto& sub = m[indices_[i]];
-      groups->emplace_back(names_[i], sub.matched
-                                          ? std::string(sub.first, sub.second)
-                                          : std::string());
-    }
-  }
-  return true;
 }
 
 const char* PayloadKindName(PayloadKind kind) {
@@ -434,8 +267,7 @@ MappingSpec PropellerSpec() {
   MappingSpec s;
   s.name = PropellerMapping::kMappingName;
   s.topics = PropellerTopicFilters();
-  s.topic_regex =
-      *CompiledRegex::Compile("^m/(?P<domain>[^/]+)/c/(?P<channel>[^/]+)/");
+  s.topic_regex = *Regex::Compile("^m/(?P<domain>[^/]+)/c/(?P<channel>[^/]+)/");
   s.payload = PayloadKind::kJson;
   auto metric = [&](const char* name, const char* value, MetricType type,
                     const char* id_path, const char* help) {

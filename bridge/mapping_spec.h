@@ -17,12 +17,14 @@
 // payloads). mqtt2prometheus paths (`json_parsing.separator`) are split on
 // the separator only: SplitSeparatorPath().
 //
-// Regexes are ECMAScript (std::regex) with Go/RE2-style named groups
-// `(?P<name>...)` or `(?<name>...)` accepted; matching is a search (not
-// anchored), as in mqtt2prometheus: anchor with ^ and $ when needed.
+// Regexes are propmon::Regex (common/regex.h): RE2, that is Go's syntax as
+// in mqtt2prometheus, named groups `(?P<name>...)` or `(?<name>...)`;
+// matching is a search (not anchored), as in mqtt2prometheus: anchor with ^
+// and $ when needed. Linear in the topic's length, so any topic can be
+// searched.
 //
-// Thread-safety: plain values; CompiledRegex is immutable after Compile and
-// safe to use from several threads.
+// Thread-safety: plain values; a Regex is immutable after Compile and safe
+// to use from several threads.
 #ifndef PROPMON_BRIDGE_MAPPING_SPEC_H_
 #define PROPMON_BRIDGE_MAPPING_SPEC_H_
 
@@ -30,13 +32,13 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "bridge/series_store.h"
+#include "common/regex.h"
 #include "common/status.h"
 
 namespace propmon::bridge {
@@ -64,41 +66,6 @@ StatusOr<ValuePath> ParseValuePath(std::string_view text);
 // mqtt2prometheus paths: split on `separator` (non-empty), every piece a key;
 // no brackets, no wildcards. Never fails (empty pieces are kept as keys).
 ValuePath SplitSeparatorPath(std::string_view text, std::string_view separator);
-
-// A regex with named groups.
-class CompiledRegex {
- public:
-  // Accepts (?P<name>...) and (?<name>...) and translates them into plain
-  // capturing groups. Errors: InvalidArgument with std::regex's message, or
-  // for repetition operators in a row ("a**", ".?*"; lazy "a*?" is fine),
-  // which ECMAScript and RE2 reject and libstdc++ would accept, and for a
-  // backreference or {n,m} count of more than 9 digits (libstdc++ would
-  // overflow).
-  static StatusOr<CompiledRegex> Compile(std::string_view pattern);
-  CompiledRegex() = default;
-
-  const std::string& pattern() const { return pattern_; }
-  // Named groups in order of appearance.
-  const std::vector<std::string>& group_names() const { return names_; }
-  bool HasGroup(std::string_view name) const;
-  // std::regex matches by recursion, about one stack frame per input byte:
-  // a 64 KiB topic overflows an 8 MiB thread stack. Longer inputs never
-  // match (callers reject them with a reason). MQTT topics in practice are
-  // far shorter.
-  static constexpr std::size_t kMaxInput = 1024;
-  // Searches `text` (unanchored). On a match, fills `groups` (when not
-  // null) with (name, value) of every named group (unmatched: ""). False
-  // for a text longer than kMaxInput.
-  bool Search(std::string_view text,
-              std::vector<std::pair<std::string, std::string>>* groups) const;
-  bool empty() const { return !re_; }
-
- private:
-  std::string pattern_;
-  std::vector<std::string> names_;
-  std::vector<std::size_t> indices_;  // capture index of each name
-  std::shared_ptr<const std::regex> re_;
-};
 
 enum class PayloadKind {
   kJson,   // a JSON document (object, or array); invalid JSON is rejected
@@ -145,7 +112,7 @@ struct MetricSpec {
   // The metric applies only when each named topic group matches its regex
   // (search). mqtt2prometheus: sensor_name_filter on deviceid, and the
   // metricname group in metric-per-topic mode.
-  std::vector<std::pair<std::string, CompiledRegex>> when;
+  std::vector<std::pair<std::string, Regex>> when;
   // Within one message, of the metrics with the same non-empty
   // first_match_key only the first that applies is used (mqtt2prometheus
   // takes the first config per mqtt_name whose filter matches). Not
@@ -156,7 +123,7 @@ struct MetricSpec {
 struct MappingSpec {
   std::string name;                 // [a-zA-Z0-9_.-]+, unique
   std::vector<std::string> topics;  // MQTT filters (validated)
-  CompiledRegex topic_regex;        // optional
+  Regex topic_regex;                // optional
   // Labels from topic regex groups: (label, group). Default (empty and
   // topic_labels_default): every named group as a label of the same name.
   std::vector<std::pair<std::string, std::string>> topic_labels;

@@ -233,6 +233,35 @@ bool IsValidLabel(std::string_view value) {
   return LabelCharsOk(value);
 }
 
+bool ReplaceInvalidUtf8(std::string_view text, std::string* out) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  const char* p = begin;
+  const char* copied = begin;  // text before this is in *out already
+  bool bad = false;
+  while (p < end) {
+    if (static_cast<unsigned char>(*p) < 0x80) {
+      ++p;
+      continue;
+    }
+    size_t n = Utf8SeqLen(p, end);
+    if (n > 0) {
+      p += n;
+      continue;
+    }
+    if (!bad) {
+      out->clear();
+      out->reserve(text.size() + 8);
+      bad = true;
+    }
+    out->append(copied, p);
+    out->append("\xEF\xBF\xBD");
+    copied = ++p;
+  }
+  if (bad) out->append(copied, end);
+  return bad;
+}
+
 // ===========================================================================
 // Topics.
 // ===========================================================================

@@ -198,6 +198,11 @@ std::string MakeTopic(std::string_view domain, std::string_view channel,
 inline constexpr size_t kMaxLabelBytes = 256;
 bool IsValidLabel(std::string_view value);
 
+// When `text` is not valid UTF-8 (RFC 3629), sets *out to it with each byte
+// that does not start a valid sequence replaced by U+FFFD, as Go decodes
+// text, and returns true; returns false (leaving *out alone) when it is.
+bool ReplaceInvalidUtf8(std::string_view text, std::string* out);
+
 // ---------------------------------------------------------------------------
 // Errors.
 // ---------------------------------------------------------------------------

@@ -198,12 +198,12 @@ class Parser {
     }
     return Status::Ok();
   }
-  Status Regexes(const Entry& e, std::vector<NamedRegex>* out) const {
+  Status Regexes(const Entry& e, std::vector<Regex>* out) const {
     std::vector<std::string> patterns;
     Status s = StringList(e, &patterns);
     if (!s.ok()) return s;
     for (size_t i = 0; i < patterns.size(); ++i) {
-      auto re = NamedRegex::Compile(patterns[i]);
+      auto re = Regex::Compile(patterns[i]);
       if (!re.ok()) {
         YAML::Mark m = e.v.IsSequence() ? e.v[i].Mark() : e.Mark();
         std::string p =

@@ -47,171 +47,6 @@ constexpr int kMaxAncestry = 4096;
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// Named groups.
-// ---------------------------------------------------------------------------
-
-StatusOr<RewrittenPattern> RewriteNamedGroups(std::string_view p) {
-  RewrittenPattern out;
-  std::map<std::string, size_t, std::less<>> by_name;
-  size_t captures = 0;
-  bool in_class = false;
-  // Reads a name ending with `close` starting at p[start]; returns the index
-  // just past `close`, or npos.
-  auto read_name = [&](size_t start, char close, std::string* name) -> size_t {
-    size_t end = p.find(close, start);
-    if (end == std::string_view::npos) return end;
-    *name = std::string(p.substr(start, end - start));
-    return end + 1;
-  };
-  auto backref = [&](const std::string& name) -> StatusOr<std::string> {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      return InvalidArgument("back-reference to unknown group \"" + name +
-                             "\"");
-    }
-    return "(?:\\" + std::to_string(it->second) + ")";
-  };
-  size_t i = 0;
-  while (i < p.size()) {
-    char c = p[i];
-    if (c == '\\') {
-      if (!in_class && i + 2 < p.size() && p[i + 1] == 'k' && p[i + 2] == '<') {
-        std::string name;
-        size_t next = read_name(i + 3, '>', &name);
-        if (next == std::string_view::npos) {
-          return InvalidArgument("unterminated \\k<name>");
-        }
-        auto ref = backref(name);
-        if (!ref.ok()) return ref.status();
-        out.ecmascript += *ref;
-        i = next;
-        continue;
-      }
-      out.ecmascript += c;
-      if (i + 1 < p.size()) out.ecmascript += p[i + 1];
-      i += 2;
-      continue;
-    }
-    if (in_class) {
-      out.ecmascript += c;
-      if (c == ']') in_class = false;
-      ++i;
-      continue;
-    }
-    if (c == '[') {
-      in_class = true;
-      out.ecmascript += c;
-      ++i;
-      if (i < p.size() && p[i] == '^') {
-        out.ecmascript += '^';
-        ++i;
-      }
-      continue;
-    }
-    if (c == '(') {
-      if (i + 1 < p.size() && p[i + 1] == '?') {
-        size_t j = i + 2;
-        size_t name_start = std::string_view::npos;
-        if (j + 1 < p.size() && p[j] == 'P' && p[j + 1] == '<') {
-          name_start = j + 2;
-        } else if (j + 1 < p.size() && p[j] == '<' && p[j + 1] != '=' &&
-                   p[j + 1] != '!') {
-          name_start = j + 1;
-        } else if (j + 1 < p.size() && p[j] == 'P' && p[j + 1] == '=') {
-          std::string name;
-          size_t next = read_name(j + 2, ')', &name);
-          if (next == std::string_view::npos) {
-            return InvalidArgument("unterminated (?P=name)");
-          }
-          auto ref = backref(name);
-          if (!ref.ok()) return ref.status();
-          out.ecmascript += *ref;
-          i = next;
-          continue;
-        }
-        if (name_start == std::string_view::npos) {
-          // (?: (?= (?! and the like: not capturing.
-          out.ecmascript += c;
-          ++i;
-          continue;
-        }
-        std::string name;
-        size_t next = read_name(name_start, '>', &name);
-        if (next == std::string_view::npos) {
-          return InvalidArgument("unterminated group name");
-        }
-        if (!ValidName(name)) {
-          return InvalidArgument("invalid group name \"" + name +
-                                 "\" (want letters, digits and _, not "
-                                 "starting with a digit)");
-        }
-        if (by_name.count(name)) {
-          return InvalidArgument("duplicate group name \"" + name + "\"");
-        }
-        ++captures;
-        by_name[name] = captures;
-        out.groups.emplace_back(captures, name);
-        out.ecmascript += '(';
-        i = next;
-        continue;
-      }
-      ++captures;
-    }
-    out.ecmascript += c;
-    ++i;
-  }
-  return out;
-}
-
-StatusOr<NamedRegex> NamedRegex::Compile(std::string_view pattern) {
-  auto rw = RewriteNamedGroups(pattern);
-  if (!rw.ok()) return rw.status();
-  NamedRegex r;
-  r.pattern_ = std::string(pattern);
-  r.groups_ = std::move(rw->groups);
-  try {
-    r.re_ = std::make_shared<const std::regex>(rw->ecmascript,
-                                               std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return InvalidArgument(std::string("invalid regular expression: ") +
-                           e.what());
-  } catch (const std::exception& e) {
-    return InvalidArgument(std::string("invalid regular expression: ") +
-                           e.what());
-  }
-  return r;
-}
-
-bool NamedRegex::Search(std::string_view text,
-                        std::map<std::string, std::string>* groups) const {
-  if (!re_) return false;
-  std::string_view subject = text.substr(0, kMaxSubjectBytes);
-  std::match_results<std::string_view::const_iterator> m;
-  try {
-    if (!std::regex_search(subject.begin(), subject.end(), m, *re_)) {
-      return false;
-    }
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (groups != nullptr) {
-    for (const auto& [index, name] : groups_) {
-      if (index < m.size() && m[index].matched) {
-        (*groups)[name] = m[index].str();
-      }
-    }
-  }
-  return true;
-}
-
-std::vector<std::string> NamedRegex::group_names() const {
-  std::vector<std::string> out;
-  out.reserve(groups_.size());
-  for (const auto& g : groups_) out.push_back(g.second);
-  return out;
-}
-
-// ---------------------------------------------------------------------------
 // Templates.
 // ---------------------------------------------------------------------------
 
@@ -667,15 +502,11 @@ void Discovery::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_) return;
   stop_ = false;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 64 << 20);
   auto entry = [](void* self) -> void* {
     static_cast<Discovery*>(self)->Loop();
     return nullptr;
   };
-  int rc = pthread_create(&thread_, &attr, entry, this);
-  pthread_attr_destroy(&attr);
+  int rc = pthread_create(&thread_, nullptr, entry, this);
   if (rc != 0) {
     PM_LOG(kError) << "discovery: cannot start its thread: error " << rc;
     return;

@@ -30,13 +30,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/regex.h"
 #include "common/status.h"
 #include "exporter/profile.h"
 
@@ -44,48 +44,6 @@ namespace propmon::exporter {
 
 class ProcReader;
 class TaskMonitor;
-
-// A pattern with its named groups rewritten to plain ECMAScript groups.
-struct RewrittenPattern {
-  std::string ecmascript;
-  // Capture group index (1-based, as in std::smatch) -> name.
-  std::vector<std::pair<size_t, std::string>> groups;
-};
-
-// Rewrites `(?P<name>...)` and `(?<name>...)` to `(...)`, and the named
-// back-references `(?P=name)` and `\k<name>` to numbered ones, remembering
-// which capture index carries which name. Escapes and character classes are
-// respected. InvalidArgument for a malformed or duplicated group name, or a
-// back-reference to an unknown name. Pure and thread-safe.
-StatusOr<RewrittenPattern> RewriteNamedGroups(std::string_view pattern);
-
-// A compiled ECMAScript std::regex with named groups. Immutable after
-// Compile(); copies share the compiled regex; thread-safe.
-class NamedRegex {
- public:
-  // At most this many bytes of the subject are searched: libstdc++'s regex
-  // executor recurses per character (about 1 KiB of stack per character for
-  // `(a|b)*`), and a process can make its command line as long as it likes.
-  // Discovery's thread has a 64 MiB stack for this.
-  static constexpr size_t kMaxSubjectBytes = 4096;
-
-  // InvalidArgument with std::regex's message when the pattern is invalid.
-  static StatusOr<NamedRegex> Compile(std::string_view pattern);
-
-  // Returns true when the pattern is found in `text` (regex_search, not a
-  // full match). On a match, sets (*groups)[name] for each named group that
-  // took part. Never throws.
-  bool Search(std::string_view text,
-              std::map<std::string, std::string>* groups) const;
-
-  const std::string& pattern() const { return pattern_; }
-  std::vector<std::string> group_names() const;
-
- private:
-  std::string pattern_;
-  std::shared_ptr<const std::regex> re_;
-  std::vector<std::pair<size_t, std::string>> groups_;
-};
 
 // What a task id or name template can refer to.
 struct ProcessFacts {
@@ -129,8 +87,8 @@ struct TaskRule {
   std::string pidfile;  // As given (the config makes it absolute).
   std::vector<std::string> comm;
   std::vector<std::string> exe;
-  std::vector<NamedRegex> cmdline;
-  std::vector<NamedRegex> cgroup;
+  std::vector<Regex> cmdline;
+  std::vector<Regex> cgroup;
   MonitoringProfile profile;  // Resolved (entry, then defaults, then preset).
   bool daemon = false;
   bool include_children = true;
@@ -228,7 +186,6 @@ class Discovery : public prometheus::Collectable {
   std::mutex mu_;  // Guards stop_.
   std::condition_variable cv_;
   bool stop_ = false;
-  // The pass thread runs with a large stack (see NamedRegex).
   pthread_t thread_{};
   bool running_ = false;
 };

@@ -50,9 +50,7 @@ T Must(StatusOr<T> v, const char* what) {
 }
 
 ValuePath Path(const char* text) { return Must(ParseValuePath(text), text); }
-CompiledRegex Regex(const char* text) {
-  return Must(CompiledRegex::Compile(text), text);
-}
+Regex Re(const char* text) { return Must(Regex::Compile(text), text); }
 
 MetricSpec Metric(const char* name, const char* value) {
   MetricSpec m;
@@ -66,7 +64,7 @@ MappingSpec JsonSpec() {
   MappingSpec s;
   s.name = "json";
   s.topics = {"#"};
-  s.topic_regex = Regex(R"(^(?P<site>[^/]+)/(?P<deviceid>[^/]+)/(?<kind>\w+))");
+  s.topic_regex = Re(R"(^(?P<site>[^/]+)/(?P<deviceid>[^/]+)/(?<kind>\w+))");
   s.topic_label = "topic";
   s.expiry_seconds = 60;
   s.receive_timestamps = true;
@@ -103,24 +101,24 @@ MappingSpec JsonSpec() {
   s.metrics.push_back(per_cell);
 
   MetricSpec dynamic = Metric("${kind}_value", "value");
-  dynamic.when = {{"deviceid", Regex("^dev")}};
+  dynamic.when = {{"deviceid", Re("^dev")}};
   dynamic.value_map = {{"on", 1}, {"off", 0}, {"true", 2}};
   s.metrics.push_back(dynamic);
 
   MetricSpec state = Metric("device_state", "state");
   state.value_map = {{"on", 1}, {"off", 0}};
   state.error_value = 0.5;
-  state.when = {{"site", Regex("^(home|lab)$")}};
+  state.when = {{"site", Re("^(home|lab)$")}};
   s.metrics.push_back(state);
 
   // first_match_key: the first metric whose `@` condition holds wins.
   MetricSpec first = Metric("first_value", "v");
   first.first_match_key = "temp";
-  first.when = {{"@k", Regex("/(?P<k>[a-z]+)$")}};
+  first.when = {{"@k", Re("/(?P<k>[a-z]+)$")}};
   s.metrics.push_back(first);
   MetricSpec second = Metric("second_value", "v");
   second.first_match_key = "temp";
-  second.when = {{"@k", Regex("(?P<k>temp)")}};
+  second.when = {{"@k", Re("(?P<k>temp)")}};
   s.metrics.push_back(second);
 
   MetricSpec quoted = Metric("quoted_value", R"(["a.b"][0].c)");
@@ -136,7 +134,7 @@ MappingSpec ValueSpec() {
   MappingSpec s;
   s.name = "value";
   s.topics = {"devices/+/+"};
-  s.topic_regex = Regex(R"(^devices/(?P<deviceid>[^/]+)/(?P<metric>\w+)$)");
+  s.topic_regex = Re(R"(^devices/(?P<deviceid>[^/]+)/(?P<metric>\w+)$)");
   s.payload = PayloadKind::kValue;
   MetricSpec m = Metric("${metric}", "");
   m.value_map = {{"ON", 1}, {"OFF", 0}, {"true", 1}};
@@ -152,13 +150,13 @@ MappingSpec Mqtt2PrometheusSpec() {
   MappingSpec s;
   s.name = "mqtt2prometheus";
   s.topics = {"#"};
-  s.topic_regex = Regex("(.*/)?(?P<deviceid>.*)");
+  s.topic_regex = Re("(.*/)?(?P<deviceid>.*)");
   s.require_topic_match = false;
   s.topic_labels_default = false;
   s.topic_labels = {{"sensor", "deviceid"}};
   s.receive_timestamps = true;
   MetricSpec t = Metric("temperature", "temperature");
-  t.when = {{"deviceid", Regex("^(?!ignored).*")}};
+  t.when = {{"deviceid", Re("^([^i]|$)")}};  // not starting with i
   s.metrics.push_back(t);
   MetricSpec h = Metric("humidity", "sensor.humidity");
   h.force_monotonic = true;  // mqtt2prometheus allows it on any type

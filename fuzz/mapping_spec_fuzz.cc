@@ -2,15 +2,11 @@
 //
 // Input: one selector byte, then the text.
 //   selector % 4 == 0: ParseValuePath(text) (operator input: config paths)
-//   selector % 4 == 1: CompiledRegex::Compile(text). Patterns are operator
-//                      input (the config file), and std::regex is recursive
-//                      and backtracking, so only patterns up to 64 bytes
-//                      are tried, and a compiled one is searched only in
-//                      the empty text and only with at most 3 groups:
-//                      libstdc++'s search time with nested quantified
-//                      groups is exponential even in tiny texts
-//                      ("((.*)*)*b" takes 0.8 s on "dev1/t"), so anything
-//                      more only finds that (docs/fuzzing.md).
+//   selector % 4 == 1: PATTERN \0 SUBJECT: Regex::Compile(PATTERN), and a
+//                      compiled one searched in SUBJECT (or, without a \0,
+//                      in the empty text and the pattern itself). RE2 is
+//                      linear in the subject, so any pattern may be
+//                      searched in any text (std::regex, before, was not).
 //   otherwise:         Search(text) with fixed realistic patterns from the
 //                      docs: the topic is network input (an MQTT topic is
 //                      up to 65535 bytes), so it is fuzzed at any length.
@@ -25,14 +21,13 @@
 #include <vector>
 
 #include "bridge/mapping_spec.h"
+#include "common/payload.h"
 
 namespace {
 
-using propmon::bridge::CompiledRegex;
 using propmon::bridge::ParseValuePath;
 using propmon::bridge::PathStep;
-
-constexpr std::size_t kMaxPattern = 64;
+using propmon::bridge::Regex;
 
 void Check(bool ok, const char* what) {
   if (ok) return;
@@ -40,9 +35,9 @@ void Check(bool ok, const char* what) {
   std::abort();
 }
 
-const std::vector<CompiledRegex>& FixedPatterns() {
+const std::vector<Regex>& FixedPatterns() {
   static const auto* patterns = [] {
-    auto* v = new std::vector<CompiledRegex>;
+    auto* v = new std::vector<Regex>;
     for (const char* p : {
              "(.*/)?(?P<deviceid>.*)",  // mqtt2prometheus' default
              "^devices/(?P<deviceid>[^/]+)/dht22$",
@@ -52,7 +47,7 @@ const std::vector<CompiledRegex>& FixedPatterns() {
              "^(?P<site>[^/]+)/(?P<deviceid>[^/]+)/(?<kind>\\w+)",
              "(.*/)?(?P<metricname>[^/]*)$",  // metric-per-topic mode
          }) {
-      auto r = CompiledRegex::Compile(p);
+      auto r = Regex::Compile(p);
       Check(r.ok(), "a fixed pattern does not compile");
       v->push_back(std::move(r).value());
     }
@@ -61,14 +56,20 @@ const std::vector<CompiledRegex>& FixedPatterns() {
   return *patterns;
 }
 
-void SearchChecked(const CompiledRegex& re, std::string_view text) {
+void SearchChecked(const Regex& re, std::string_view text) {
   std::vector<std::pair<std::string, std::string>> groups;
   if (!re.Search(text, &groups)) return;
-  Check(text.size() <= CompiledRegex::kMaxInput, "matched an over-long text");
+  // Invalid UTF-8 is searched as U+FFFD (as Go does): groups come from the
+  // repaired text.
+  std::string repaired;
+  std::string_view searched = text;
+  if (propmon::payload::ReplaceInvalidUtf8(text, &repaired)) {
+    searched = repaired;
+  }
   Check(groups.size() == re.group_names().size(), "group count");
   for (std::size_t i = 0; i < groups.size(); ++i) {
     Check(groups[i].first == re.group_names()[i], "group name");
-    Check(text.find(groups[i].second) != std::string_view::npos,
+    Check(searched.find(groups[i].second) != std::string_view::npos,
           "a group value is not part of the text");
   }
 }
@@ -95,19 +96,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
       break;
     }
     case 1: {
-      if (text.size() > kMaxPattern) break;
-      auto r = CompiledRegex::Compile(text);
+      const std::size_t nul = text.find('\0');
+      std::string_view pattern = text.substr(0, nul);
+      auto r = Regex::Compile(pattern);
       if (!r.ok()) break;
-      if (std::count(text.begin(), text.end(), '(') <= 3) {
-        SearchChecked(*r, "");
-      }
       for (const std::string& g : r->group_names()) {
         Check(r->HasGroup(g), "HasGroup");
+      }
+      if (nul == std::string_view::npos) {
+        SearchChecked(*r, "");
+        SearchChecked(*r, pattern);
+      } else {
+        SearchChecked(*r, text.substr(nul + 1));
       }
       break;
     }
     default:
-      for (const CompiledRegex& re : FixedPatterns()) SearchChecked(re, text);
+      for (const Regex& re : FixedPatterns()) SearchChecked(re, text);
       break;
   }
   return 0;

@@ -7,23 +7,16 @@ StatusOr<NameFilter> NameFilter::Exclude(std::string_view what,
   NameFilter f;
   f.pattern_ = pattern;
   if (pattern.empty()) return f;
-  try {
-    f.re_.emplace(pattern, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    return InvalidArgument(std::string(what) + ": bad pattern \"" + pattern +
-                           "\": " + e.what());
+  auto re = Regex::Compile(pattern);
+  if (!re.ok()) {
+    return InvalidArgument(std::string(what) + ": " + re.status().message());
   }
+  f.re_ = std::move(*re);
   return f;
 }
 
 bool NameFilter::Ignored(std::string_view name) const {
-  if (!re_) return false;
-  try {
-    return std::regex_search(name.begin(), name.end(), *re_);
-  } catch (const std::regex_error&) {
-    // Complexity/stack limits on pathological input: keep the name.
-    return false;
-  }
+  return !re_.empty() && re_.Search(name);
 }
 
 }  // namespace propmon::exporter

@@ -3,11 +3,10 @@
 #ifndef PROPMON_EXPORTER_COLLECTORS_NAME_FILTER_H_
 #define PROPMON_EXPORTER_COLLECTORS_NAME_FILTER_H_
 
-#include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 
+#include "common/regex.h"
 #include "common/status.h"
 
 namespace propmon::exporter {
@@ -16,10 +15,10 @@ class NameFilter {
  public:
   // A filter that excludes nothing.
   NameFilter() = default;
-  // Compiles `pattern` (ECMAScript syntax; node_exporter's RE2 defaults use
-  // only the common subset). Like Go's MatchString the pattern is searched,
-  // not implicitly anchored. Empty excludes nothing. A bad pattern is
-  // InvalidArgument naming `what`.
+  // Compiles `pattern` (RE2 syntax, as node_exporter's Go regexp: its
+  // flags' values work unchanged). Like Go's MatchString the pattern is
+  // searched, not implicitly anchored. Empty excludes nothing. A bad pattern
+  // is InvalidArgument naming `what`.
   static StatusOr<NameFilter> Exclude(std::string_view what,
                                       const std::string& pattern);
   // Returns true if `name` matches the exclude pattern.
@@ -28,7 +27,7 @@ class NameFilter {
 
  private:
   std::string pattern_;
-  std::optional<std::regex> re_;
+  Regex re_;  // empty: excludes nothing
 };
 
 }  // namespace propmon::exporter

@@ -56,7 +56,7 @@ std::vector<std::string> Keys(const ValuePath& path) {
 }
 
 // The named groups `re` finds in `text` ("" when it does not match).
-std::map<std::string, std::string> Groups(const CompiledRegex& re,
+std::map<std::string, std::string> Groups(const Regex& re,
                                           const std::string& text) {
   std::vector<std::pair<std::string, std::string>> g;
   if (!re.Search(text, &g)) return {};
@@ -670,6 +670,33 @@ TEST_F(Mqtt2PromEngineTest, StringMapping) {
   EXPECT_THAT(out, HasSubstr("plug_status_ok{sensor=\"kitchen\","));
   EXPECT_THAT(out, Not(HasSubstr("plug_status_ok{sensor=\"hall\"")));
   EXPECT_THAT(out, HasSubstr("# TYPE plug_energy_watthours_total counter\n"));
+}
+
+// mqtt2prometheus' regexes are Go's (RE2): inline flags and Unicode classes
+// work unchanged (std::regex, before, refused them).
+TEST_F(Mqtt2PromEngineTest, GoRegexSyntaxInDeviceIdRegexAndSensorFilter) {
+  auto c = Parse(
+      "mqtt:\n"
+      "  topic_path: 'home/+/sensor'\n"
+      "  device_id_regex: '(?i)^HOME/(?P<deviceid>\\pL+)/SENSOR$'\n"
+      "metrics:\n"
+      "  - prom_name: temperature\n"
+      "    mqtt_name: t\n"
+      "    sensor_name_filter: '^\\p{Lu}'\n",
+      "go.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  auto m = DeviceMapping::Create(c->mappings[0], &store_);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  (*m)->Apply("home/Küche/sensor", R"({"t":21})", 1700000000.5);
+  (*m)->Apply("home/bad/sensor", R"({"t":22})", 1700000000.5);    // lower case
+  (*m)->Apply("home/Room1/sensor", R"({"t":23})", 1700000000.5);  // a digit
+  std::string out = Render();
+  EXPECT_THAT(out, HasSubstr("temperature{sensor=\"Küche\",topic=\"home/"
+                             "Küche/sensor\"} 21 "));
+  EXPECT_THAT(out, Not(HasSubstr("} 22 ")));
+  // Room1 does not match the regex: sensor is "" (as in mqtt2prometheus),
+  // and "" fails the sensor_name_filter.
+  EXPECT_THAT(out, Not(HasSubstr("} 23 ")));
 }
 
 TEST(Mqtt2PromConfigTest, DefaultsWithOnlyMetrics) {

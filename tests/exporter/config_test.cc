@@ -236,15 +236,21 @@ INSTANTIATE_TEST_SUITE_P(
                   "test.yaml:2:12: defaults.profile: must be a preset name or "
                   "a profile mapping"},
         ErrorCase{"BadRegex", "tasks:\n  - cmdline: 'a(b'\n",
-                  "test.yaml:2:14: tasks[0].cmdline: invalid regular "
-                  "expression"},
+                  "test.yaml:2:14: tasks[0].cmdline: invalid regex \"a(b\": "
+                  "missing ): a(b"},
         ErrorCase{"BadRegexInList", "tasks:\n  - cgroup: [ok, '[z-a]']\n",
-                  "test.yaml:2:18: tasks[0].cgroup[1]: invalid regular "
-                  "expression"},
+                  "test.yaml:2:18: tasks[0].cgroup[1]: invalid regex "
+                  "\"[z-a]\": invalid character class range"},
         ErrorCase{"DuplicateGroupName",
                   "tasks:\n  - cmdline: '(?P<a>x)(?P<a>y)'\n",
-                  "test.yaml:2:14: tasks[0].cmdline: duplicate group name "
-                  "\"a\""},
+                  "test.yaml:2:14: tasks[0].cmdline: invalid regex "
+                  "\"(?P<a>x)(?P<a>y)\": duplicate capture group name \"a\""},
+        ErrorCase{"BackReference",
+                  "tasks:\n  - cmdline: '(?P<w>\\w+)-(?P=w)'\n",
+                  "test.yaml:2:14: tasks[0].cmdline: invalid regex "
+                  "\"(?P<w>\\w+)-(?P=w)\": invalid perl operator: (?P "
+                  "(RE2 syntax, as in Go's regexp: back-references and "
+                  "look-around are not supported)"},
         ErrorCase{"TemplateUnknownGroup",
                   "tasks:\n  - cmdline: '(?P<app>\\w+)'\n    id: "
                   "'{{.Matches.ap}}'\n",
