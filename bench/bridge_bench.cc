@@ -14,6 +14,10 @@
 //   (DeviceMapping::Apply): a DHT22-style object with three fields from 1000
 //   devices (mqtt2prometheus' shape), and a fan-out over an 8-element array
 //   with a label per element.
+// - BM_TopicRegex: one topic search with groups, RE2 (common/regex.h, what
+//   the bridge uses) against std::regex (what it used before), for the
+//   DHT22 regex and mqtt2prometheus' default device regex, on a 24-byte
+//   topic and a 1000-byte one.
 // - BM_Render / BM_RenderGzip / BM_Scrape: /metrics at 10k, 100k, 300k
 //   series: rendering, rendering + gzip (what Prometheus asks for), and a
 //   full HTTP scrape over loopback.
@@ -27,6 +31,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -37,6 +42,7 @@
 #include "common/clock.h"
 #include "common/gzip.h"
 #include "common/payload.h"
+#include "common/regex.h"
 
 namespace propmon::bridge {
 namespace {
@@ -106,7 +112,7 @@ void BM_DeviceMapping(benchmark::State& state) {
   MappingSpec spec;
   spec.name = "bench";
   spec.topics = {"devices/+/sensor"};
-  spec.topic_regex = *CompiledRegex::Compile("devices/(?P<deviceid>[^/]+)/");
+  spec.topic_regex = *Regex::Compile("devices/(?P<deviceid>[^/]+)/");
   spec.topic_labels = {{"sensor", "deviceid"}};
   spec.topic_labels_default = false;
   spec.topic_label = "topic";
@@ -154,6 +160,39 @@ void BM_DeviceMapping(benchmark::State& state) {
   state.SetLabel(fanout ? "fan-out 8 elements" : "dht22 3 fields");
 }
 BENCHMARK(BM_DeviceMapping)->Arg(0)->Arg(1);
+
+void BM_TopicRegex(benchmark::State& state) {
+  const bool re2 = state.range(0) == 1;
+  const bool dht22 = state.range(1) == 0;
+  const bool long_topic = state.range(2) == 1;
+  // The same patterns; std::regex has no named groups, so plain ones.
+  const char* named =
+      dht22 ? "^devices/(?P<deviceid>[^/]+)/dht22$" : "(.*/)?(?P<deviceid>.*)";
+  const char* plain = dht22 ? "^devices/([^/]+)/dht22$" : "(.*/)?(.*)";
+  std::string topic = "devices/livingroom/dht22";
+  if (long_topic) {
+    topic = "devices/" + std::string(986, 'r') + "/dht22";  // 1000 bytes
+  }
+  const Regex ours = *Regex::Compile(named);
+  const std::regex theirs(plain, std::regex::ECMAScript);
+  std::vector<std::pair<std::string, std::string>> groups;
+  std::smatch m;
+  for (auto _ : state) {
+    bool ok;
+    if (re2) {
+      ok = ours.Search(topic, &groups);
+    } else {
+      ok = std::regex_search(topic, m, theirs);
+      if (ok) groups.assign(1, {"deviceid", m[dht22 ? 1 : 2].str()});
+    }
+    if (!ok) state.SkipWithError("no match");
+    benchmark::DoNotOptimize(groups);
+  }
+  state.SetLabel(std::string(re2 ? "re2" : "std::regex") + ", " +
+                 (dht22 ? "dht22" : "mqtt2prometheus default") + ", " +
+                 std::to_string(topic.size()) + " B");
+}
+BENCHMARK(BM_TopicRegex)->ArgsProduct({{0, 1}, {0, 1}, {0, 1}});
 
 void BM_PipelineSaturation(benchmark::State& state) {
   Bridge bridge(BenchConfig());
