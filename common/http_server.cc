@@ -9,6 +9,7 @@
 
 #include "common/gzip.h"
 #include "common/log.h"
+#include "common/payload.h"
 
 namespace propmon {
 namespace {
@@ -164,40 +165,9 @@ HttpResponse HttpResponse::Json(int status, std::string body) {
 }
 
 HttpResponse HttpResponse::JsonError(int status, std::string_view message) {
-  return Json(status, "{\"error\":\"" + JsonEscape(message) + "\"}");
-}
-
-std::string JsonEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 8);
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
+  // The codec's escaper: invalid UTF-8 in a message (a hostile key echoed
+  // back) becomes U+FFFD, so the body is always valid JSON.
+  return Json(status, "{\"error\":" + payload::QuoteJson(message) + "}");
 }
 
 StatusOr<std::string> ToCivetwebPorts(std::string_view addr) {

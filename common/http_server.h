@@ -118,9 +118,6 @@ class HttpServer {
 // listening_ports syntax. Returns an error for malformed input.
 StatusOr<std::string> ToCivetwebPorts(std::string_view listen_address);
 
-// Escapes a string for inclusion in JSON (without surrounding quotes).
-std::string JsonEscape(std::string_view text);
-
 }  // namespace propmon
 
 #endif  // PROPMON_COMMON_HTTP_SERVER_H_

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/gzip.h"
 #include "tests/testutil/testutil.h"
 
@@ -99,6 +101,20 @@ TEST_F(HttpServerTest, HostileRequestsDoNotBreakServer) {
       "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n";
   RawRequest(port_, long_uri);
   EXPECT_EQ(Http(port_, "GET", "/hello").status, 200);
+}
+
+// Error messages echo request input (a field name, a bad value): whatever
+// bytes it holds, the body is valid JSON that gives the message back.
+TEST(JsonErrorTest, BodyIsValidJsonForAnyMessage) {
+  const std::string message =
+      std::string("bad \"key\" \\ \n\t\x01 \xff\xfe end") + '\0' + "!";
+  HttpResponse r = HttpResponse::JsonError(400, message);
+  EXPECT_EQ(r.status, 400);
+  auto j = nlohmann::json::parse(r.body);  // throws on invalid JSON/UTF-8
+  EXPECT_EQ(
+      j["error"].get<std::string>(),
+      std::string("bad \"key\" \\ \n\t\x01 \xEF\xBF\xBD\xEF\xBF\xBD end") +
+          '\0' + "!");
 }
 
 TEST(ListenAddressTest, Converts) {
