@@ -27,7 +27,7 @@ namespace {
 
 using propmon::bridge::ParseValuePath;
 using propmon::bridge::PathStep;
-using propmon::bridge::Regex;
+using propmon::Regex;
 
 void Check(bool ok, const char* what) {
   if (ok) return;
