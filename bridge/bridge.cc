@@ -276,6 +276,10 @@ bool Bridge::WaitIdle(std::chrono::milliseconds timeout) {
 void Bridge::Tick() {
   if (mapping_) mapping_->Tick();
   const double now = clock_->Monotonic();
+  // Mappings drop force_monotonic state with the deadlines of its series,
+  // before ExpireNow() reads a later "now", and no message is applied in
+  // between (this is the worker thread): a series whose state went is
+  // expired in the same tick.
   for (const auto& d : devices_) d->Tick(now);
   store_.ExpireNow();
 }
