@@ -16,22 +16,8 @@ if [ ${#targets[@]} -eq 0 ]; then
   targets=(payload device_mapping mapping_spec config)
 fi
 
-# The libraries propmon builds against, then clang and libFuzzer's runtime.
-scripts/install-deps.sh
-missing=()
-for p in clang-14 libclang-rt-14-dev; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# The libraries propmon builds against, plus clang and libFuzzer's runtime.
+scripts/install-deps.sh clang-14 libclang-rt-14-dev
 
 build_dir=${PROPMON_FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${PROPMON_JOBS:-2}

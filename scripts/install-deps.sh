@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages propmon needs, only those missing.
-# Usage: scripts/install-deps.sh [--runtime-only]
+# Installs the Debian 12 packages propmon needs, only those missing, plus
+# any packages named on the command line (scripts/fuzz.sh adds clang's).
+# Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config prometheus-cpp-dev libcivetweb-dev
@@ -8,7 +9,7 @@ pkgs=(build-essential cmake pkg-config prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libre2-dev mosquitto
   mosquitto-clients prometheus prometheus-alertmanager prometheus-node-exporter
   prometheus-process-exporter docker-compose openssl curl python3 procps
-  iproute2 clang-format-14 python3-yaml)
+  iproute2 clang-format-14 python3-yaml "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
