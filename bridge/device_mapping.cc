@@ -35,32 +35,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// Nesting depth of a JSON text, counted outside strings (nlohmann's parser
-// is iterative, but its values are trees; a hostile payload of 64 KiB of
-// '[' is refused before it is built).
-int JsonDepth(std::string_view text) {
-  int depth = 0;
-  int max = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max = std::max(max, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max;
-}
-
 std::optional<double> ParseNumber(std::string_view text) {
   text = Trim(text);
   if (text.empty()) return std::nullopt;
@@ -392,7 +366,9 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
 
   // 2. Payload.
   Json doc;
-  if (JsonDepth(payload) > kMaxDepth) {
+  // nlohmann's parser is iterative, but its values are trees: a hostile
+  // payload of 64 KiB of '[' is refused before it is built.
+  if (payload::JsonDepth(payload) > kMaxDepth) {
     if (spec_.payload == PayloadKind::kJson) {
       result.rejected = kInvalidJson;
       Reject(kInvalidJson,

@@ -233,6 +233,29 @@ bool IsValidLabel(std::string_view value) {
   return LabelCharsOk(value);
 }
 
+int JsonDepth(std::string_view text) {
+  int depth = 0;
+  int max = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max = std::max(max, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max;
+}
+
 bool ReplaceInvalidUtf8(std::string_view text, std::string* out) {
   const char* begin = text.data();
   const char* end = begin + text.size();

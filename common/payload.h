@@ -354,6 +354,12 @@ Result<Decoded> DecodeMessage(std::string_view topic, std::string_view payload,
 // whitespace) with valid UTF-8 strings and nesting at most `max_depth`.
 bool IsValidJson(std::string_view text, int max_depth = kMaxDepth);
 
+// The deepest nesting of [ and { in `text`, counted outside strings (for
+// refusing a hostile payload before a DOM parser builds it). Does not
+// validate: brackets count as they come, a closer without an opener lowers
+// the count, and the result is the highest count reached (0 at least).
+int JsonDepth(std::string_view text);
+
 // Parses an RFC 3339 date-time ("2025-01-15T10:35:22.123456Z", fraction
 // optional, 'Z' or a "+hh:mm"/"-hh:mm" offset) into Unix seconds.
 std::optional<double> ParseRfc3339(std::string_view text);

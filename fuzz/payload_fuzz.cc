@@ -33,30 +33,6 @@ void Check(bool ok, const char* what, std::string_view input) {
   std::abort();
 }
 
-// Nesting depth of JSON text that nlohmann accepted (so brackets outside
-// strings are balanced).
-int Depth(std::string_view s) {
-  int depth = 0, max = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max) max = depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max;
-}
-
 // nlohmann's verdict, adjusted for its documented departures from RFC 8259
 // (see PayloadJsonValidatorTest.AgreesWithNlohmannOnMutations): it skips a
 // leading BOM (we reject it), stops at a NUL byte (never valid JSON) and
@@ -141,7 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   // The validator against nlohmann's parser.
   const bool ours = IsValidJson(payload);
   const int theirs = NlohmannVerdict(std::string(payload));
-  if (theirs == 1 && Depth(payload) <= kMaxDepth) {
+  if (theirs == 1 && JsonDepth(payload) <= kMaxDepth) {
     Check(ours, "nlohmann accepts JSON that IsValidJson rejects", payload);
   } else if (theirs == 0) {
     Check(!ours, "IsValidJson accepts JSON that nlohmann rejects", payload);

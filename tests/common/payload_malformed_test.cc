@@ -282,6 +282,21 @@ TEST(PayloadLimitTest, NestingUpToTheLimitIsAccepted) {
   EXPECT_EQ(r.error().reason, R::kInvalidJson);
 }
 
+TEST(JsonDepthTest, CountsBracketsOutsideStrings) {
+  EXPECT_EQ(JsonDepth(""), 0);
+  EXPECT_EQ(JsonDepth("42"), 0);
+  EXPECT_EQ(JsonDepth(R"({"a":[1,{"b":[]}]})"), 4);
+  EXPECT_EQ(JsonDepth(R"([[],[[]],[]])"), 3);
+  // Brackets in strings, and escaped quotes, do not count.
+  EXPECT_EQ(JsonDepth(R"({"[[[{":"]]]\"[[["})"), 1);
+  EXPECT_EQ(JsonDepth(R"(["\\",[]])"), 2);
+  // Not a validator: a hostile prefix counts as deep as it goes.
+  EXPECT_EQ(JsonDepth(std::string(65536, '[')), 65536);
+  // Closers before openers lower the count below the start (as in the two
+  // copies this replaced): "]]][" never gets deeper than the start.
+  EXPECT_EQ(JsonDepth("]]]["), 0);
+}
+
 TEST(PayloadTopicErrorTest, UnknownTopics) {
   const char* topics[] = {"",
                           "m/d/c/c/control/proplet/unknown",
