@@ -5,7 +5,6 @@ namespace propmon::exporter {
 StatusOr<NameFilter> NameFilter::Exclude(std::string_view what,
                                          const std::string& pattern) {
   NameFilter f;
-  f.pattern_ = pattern;
   if (pattern.empty()) return f;
   auto re = Regex::Compile(pattern);
   if (!re.ok()) {

@@ -23,10 +23,9 @@ class NameFilter {
                                       const std::string& pattern);
   // Returns true if `name` matches the exclude pattern.
   bool Ignored(std::string_view name) const;
-  const std::string& pattern() const { return pattern_; }
+  const std::string& pattern() const { return re_.pattern(); }
 
  private:
-  std::string pattern_;
   Regex re_;  // empty: excludes nothing
 };
 
