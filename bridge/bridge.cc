@@ -218,6 +218,8 @@ Status Bridge::Start(bool connect_mqtt) {
   HttpServer::Options ho;
   ho.listen_address = config_.listen_address;
   ho.num_threads = static_cast<int>(config_.max_stream_clients) + 8;
+  ho.max_streams = static_cast<int>(config_.max_stream_clients);
+  ho.web_config_file = config_.web_config_file;
   Status s = http_.Start(ho);
   if (!s.ok()) return s;
   worker_ = std::thread([this] { WorkerLoop(); });
@@ -718,6 +720,7 @@ std::string Bridge::RenderMetrics() const {
   std::string out;
   out.reserve(last_render_size_.load(std::memory_order_relaxed) + 4096);
   AppendSelfMetrics(&out);
+  out += RenderFamilies(http_metrics_.Collect());
   store_.Render(&out);
   last_render_size_.store(out.size(), std::memory_order_relaxed);
   return out;
@@ -889,6 +892,7 @@ sigset_t BlockSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);  // re-reads the web config
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -954,7 +958,11 @@ int BridgeMain(const std::vector<std::string>& args) {
                 << config->listen_address << " (port " << bridge.port()
                 << "), broker " << config->mqtt.url << " topics " << filters;
   int sig = 0;
-  sigwait(&sigs, &sig);
+  while (true) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP) break;
+    (void)bridge.ReloadWebConfig();  // logs its own errors
+  }
   PM_LOG(kInfo) << "signal " << sig << ": shutting down";
   bridge.Stop();
   return 0;

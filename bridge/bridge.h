@@ -44,6 +44,7 @@
 #include "bridge/stream_hub.h"
 #include "common/clock.h"
 #include "common/http_server.h"
+#include "common/metrics.h"
 #include "common/mqtt_client.h"
 #include "common/payload.h"
 #include "common/status.h"
@@ -85,6 +86,8 @@ class Bridge {
   std::string RenderMetrics() const;
 
   int port() const { return http_.port(); }
+  // Re-reads --web.config.file (SIGHUP); keeps the old settings on error.
+  Status ReloadWebConfig() { return http_.ReloadWebConfig(); }
   SeriesStore& store() { return store_; }
   PropellerMapping* mapping() { return mapping_.get(); }
   // The configured mappings, in config order.
@@ -165,6 +168,7 @@ class Bridge {
   Status init_status_;  // a mapping that could not be built
   MessageQueue queue_;
   HttpServer http_;
+  HttpServerMetrics http_metrics_{&http_, "propmon_bridge"};
   std::unique_ptr<MqttClient> mqtt_;
 
   std::thread worker_;

@@ -350,6 +350,10 @@ SectionTable WebSection(const Parser& p) {
     }
     return Status::Ok();
   };
+  t["config_file"] = [&p](const YAML::Node& n, BridgeConfig* c) -> Status {
+    PM_ASSIGN(c->web_config_file, p.String(n, "web.config_file"));
+    return Status::Ok();
+  };
   t["max_stream_clients"] = [&p](const YAML::Node& n,
                                  BridgeConfig* c) -> Status {
     long long v = 0;
@@ -1400,91 +1404,6 @@ MqttOptions BridgeConfig::EffectiveMqttOptions() const {
   return o;
 }
 
-StatusOr<double> ParseDuration(std::string_view text) {
-  if (text.empty()) return InvalidArgument("empty duration");
-  // A bare number is seconds.
-  {
-    double v = 0;
-    auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (r.ec == std::errc() && r.ptr == text.data() + text.size()) {
-      if (!std::isfinite(v) || v < 0) {
-        return InvalidArgument("invalid duration \"" + std::string(text) +
-                               "\"");
-      }
-      return v;
-    }
-  }
-  double total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    double v = 0;
-    auto r = std::from_chars(text.data() + i, text.data() + text.size(), v);
-    if (r.ec != std::errc() || v < 0) {
-      return InvalidArgument("invalid duration \"" + std::string(text) +
-                             "\" (want e.g. 30s, 5m, 1h30m, 500ms)");
-    }
-    i = static_cast<size_t>(r.ptr - text.data());
-    size_t u = i;
-    while (i < text.size() && text[i] >= 'a' && text[i] <= 'z') ++i;
-    std::string_view unit = text.substr(u, i - u);
-    double scale;
-    if (unit == "ms") {
-      scale = 1e-3;
-    } else if (unit == "s") {
-      scale = 1;
-    } else if (unit == "m") {
-      scale = 60;
-    } else if (unit == "h") {
-      scale = 3600;
-    } else if (unit == "d") {
-      scale = 86400;
-    } else if (unit == "w") {
-      scale = 7 * 86400;
-    } else {
-      return InvalidArgument("invalid duration \"" + std::string(text) +
-                             "\" (units: ms, s, m, h, d, w)");
-    }
-    total += v * scale;
-  }
-  if (!std::isfinite(total)) {
-    return InvalidArgument("invalid duration \"" + std::string(text) + "\"");
-  }
-  return total;
-}
-
-StatusOr<std::size_t> ParseBytes(std::string_view text) {
-  unsigned long long v = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || text.empty()) {
-    return InvalidArgument("invalid size \"" + std::string(text) +
-                           "\" (want e.g. 65536, 64KiB, 256MiB)");
-  }
-  std::string_view unit = text.substr(static_cast<size_t>(r.ptr - text.data()));
-  unsigned long long scale;
-  if (unit.empty() || unit == "B") {
-    scale = 1;
-  } else if (unit == "KiB") {
-    scale = 1ull << 10;
-  } else if (unit == "MiB") {
-    scale = 1ull << 20;
-  } else if (unit == "GiB") {
-    scale = 1ull << 30;
-  } else if (unit == "KB" || unit == "kB") {
-    scale = 1000;
-  } else if (unit == "MB") {
-    scale = 1000 * 1000;
-  } else if (unit == "GB") {
-    scale = 1000 * 1000 * 1000;
-  } else {
-    return InvalidArgument("invalid size unit in \"" + std::string(text) +
-                           "\" (B, KiB, MiB, GiB, KB, MB, GB)");
-  }
-  if (v > std::numeric_limits<std::size_t>::max() / scale) {
-    return InvalidArgument("size \"" + std::string(text) + "\" is too large");
-  }
-  return static_cast<std::size_t>(v * scale);
-}
-
 std::optional<std::string> ProcessEnv(const std::string& name) {
   const char* v = std::getenv(name.c_str());
   if (v == nullptr) return std::nullopt;
@@ -1581,6 +1500,9 @@ void DeclareFlags(FlagSet* flags) {
   flags->String("config.file", "", "Path to the YAML configuration file.");
   flags->String("web.listen-address", kDefaultListenAddress,
                 "Address to serve /metrics, the REST API and SSE on.");
+  flags->String("web.config.file", "",
+                "Web config (exporter-toolkit format): TLS, basic auth, "
+                "headers, rate limit (docs/security.md).");
   flags->String("mqtt.url", "tcp://127.0.0.1:1883",
                 "MQTT broker URL (tcp://, mqtt://, ssl://, mqtts://).");
   flags->String("mqtt.shared-group", "",
@@ -1609,6 +1531,9 @@ StatusOr<BridgeConfig> ConfigFromFlags(const FlagSet& flags) {
   }
   if (flags.IsSet("web.listen-address")) {
     c.listen_address = flags.Get("web.listen-address");
+  }
+  if (flags.IsSet("web.config.file")) {
+    c.web_config_file = flags.Get("web.config.file");
   }
   if (flags.IsSet("mqtt.url")) c.mqtt.url = flags.Get("mqtt.url");
   if (flags.IsSet("mqtt.shared-group")) {

@@ -6,7 +6,7 @@
 //              cert_file, key_file, insecure, qos, clean_start,
 //              session_expiry, keepalive, protocol_version, shared_group,
 //              topics
-//   web:       listen_address, max_stream_clients
+//   web:       listen_address, max_stream_clients, config_file
 //   limits:    max_payload_bytes, series_limit, queue_size, history_per_id,
 //              history_memory_bytes, expiry, expiry_intervals
 //   propeller: enabled, alive_timeout, finished_grace
@@ -39,6 +39,7 @@
 #include "common/flags.h"
 #include "common/mqtt_client.h"
 #include "common/status.h"
+#include "common/units.h"
 
 namespace propmon::bridge {
 
@@ -54,6 +55,9 @@ struct BridgeConfig {
 
   std::string listen_address = kDefaultListenAddress;
   std::size_t max_stream_clients = 8;
+  // web.config_file / --web.config.file: TLS, basic auth, headers, rate
+  // limit (common/web_config.h); "" = plain HTTP.
+  std::string web_config_file;
 
   std::size_t max_payload_bytes = 64 * 1024;
   std::size_t series_limit = 200000;
@@ -116,10 +120,9 @@ StatusOr<BridgeConfig> ConfigFromFlags(const FlagSet& flags);
 // and there is something to subscribe to); InvalidArgument names the key.
 Status ValidateConfig(const BridgeConfig& config);
 
-// "30s", "1m30s", "500ms", "2h", or a bare number of seconds.
-StatusOr<double> ParseDuration(std::string_view text);
-// "65536", "64KiB", "256MiB", "1GiB", "64KB", "1MB".
-StatusOr<std::size_t> ParseBytes(std::string_view text);
+// common/units.h: one reader of durations and sizes for every config file.
+using propmon::ParseBytes;
+using propmon::ParseDuration;
 
 }  // namespace propmon::bridge
 

@@ -51,6 +51,22 @@ class MetricsEndpoint {
   std::vector<const prometheus::Collectable*> collectables_;
 };
 
+// The self-metrics of an HttpServer, named `<prefix>_http_*` and
+// `<prefix>_web_config_*` (docs/metrics.md). `server` must outlive it.
+class HttpServerMetrics : public prometheus::Collectable {
+ public:
+  HttpServerMetrics(const HttpServer* server, std::string prefix)
+      : server_(server), prefix_(std::move(prefix)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const HttpServer* server_;
+  std::string prefix_;
+};
+
+// Renders families in the text exposition format.
+std::string RenderFamilies(const std::vector<prometheus::MetricFamily>& f);
+
 // The content type of the text exposition format 0.0.4.
 inline constexpr char kPrometheusContentType[] =
     "text/plain; version=0.0.4; charset=utf-8";

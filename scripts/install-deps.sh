@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libre2-dev mosquitto
   mosquitto-clients prometheus prometheus-alertmanager prometheus-node-exporter
   prometheus-process-exporter docker-compose openssl curl python3 procps
-  iproute2 clang-format-14 python3-yaml "$@")
+  iproute2 clang-format-14 python3-yaml libssl-dev libcrypt-dev "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
