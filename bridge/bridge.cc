@@ -943,6 +943,18 @@ int BridgeMain(const std::vector<std::string>& args) {
     return 2;
   }
   for (const std::string& n : config->notices) PM_LOG(kWarn) << n;
+  {
+    MqttOptions mo = config->EffectiveMqttOptions();
+    if (mo.clean_start) {
+      PM_LOG(kWarn) << "mqtt: clean session (client id "
+                    << (mo.client_id.empty() ? "random" : mo.client_id)
+                    << "): messages published while the bridge is away are "
+                       "lost; use mqtt.clean_start: false and a stable "
+                       "mqtt.client_id to keep them";
+    } else {
+      PM_LOG(kInfo) << "mqtt: persistent session, client id " << mo.client_id;
+    }
+  }
   sigset_t sigs = BlockSignals();
   Bridge bridge(*config);
   st = bridge.Start();

@@ -1,11 +1,13 @@
 #include "bridge/config.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <limits>
@@ -1376,8 +1378,32 @@ bool IsMqtt2Prometheus(const YAML::Node& root) {
 }  // namespace
 
 BridgeConfig::BridgeConfig() {
-  mqtt.clean_start = true;
+  // A persistent session by default: the broker queues QoS 1/2 messages
+  // while the bridge is away (restart, broker restart before it resubscribes),
+  // so nothing published meanwhile is lost. The client id that keys the
+  // session is derived in EffectiveMqttOptions().
+  mqtt.clean_start = false;
   mqtt.qos = 1;
+}
+
+std::string DefaultClientId(const std::string& listen_address) {
+  // "propmon-bridge-HOST-PORT": stable across restarts, and two bridges on
+  // one host (different ports) differ. Characters outside [A-Za-z0-9-] in
+  // the host name become '-'.
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "unknown");
+  }
+  std::string id = "propmon-bridge-";
+  for (const char* p = host; *p != '\0'; ++p) {
+    bool ok = std::isalnum(static_cast<unsigned char>(*p)) || *p == '-';
+    id += ok ? *p : '-';
+  }
+  size_t colon = listen_address.rfind(':');
+  std::string port =
+      colon == std::string::npos ? "" : listen_address.substr(colon + 1);
+  if (port.empty() || port == "0") return "";  // no stable identity
+  return id + "-" + port;
 }
 
 std::vector<std::string> BridgeConfig::SubscriptionFilters() const {
@@ -1401,6 +1427,12 @@ MqttOptions BridgeConfig::EffectiveMqttOptions() const {
   MqttOptions o = mqtt;
   o.mqtt_version =
       protocol_version != 0 ? protocol_version : (shared_group.empty() ? 3 : 5);
+  if (o.client_id.empty() && !o.clean_start) {
+    o.client_id = DefaultClientId(listen_address);
+    // Port 0 (tests) has no stable identity to key a session by: a random
+    // id with a clean session, rather than sessions nobody resumes.
+    if (o.client_id.empty()) o.clean_start = true;
+  }
   return o;
 }
 

@@ -84,7 +84,9 @@ struct BridgeConfig {
   // enabled, then every mapping's topics; duplicates dropped (first kept),
   // each with the $share/GROUP/ prefix when shared_group is set.
   std::vector<std::string> SubscriptionFilters() const;
-  // MqttOptions ready for MqttClient::Create (protocol version resolved).
+  // The MQTT options as used: the protocol version chosen, and with a
+  // persistent session and no client id, DefaultClientId(listen_address)
+  // (a clean session when there is none, i.e. port 0).
   MqttOptions EffectiveMqttOptions() const;
 };
 
@@ -110,6 +112,10 @@ StatusOr<BridgeConfig> ParseConfig(std::string_view yaml,
 // Reads and parses a file.
 StatusOr<BridgeConfig> LoadConfigFile(
     const std::string& path, const BridgeConfig& base = BridgeConfig());
+
+// "propmon-bridge-HOST-PORT" from the host name and the listen address's
+// port; "" when the port is 0 or missing.
+std::string DefaultClientId(const std::string& listen_address);
 
 // Declares the bridge's flags on `flags`.
 void DeclareFlags(FlagSet* flags);

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "tests/testutil/testutil.h"
 
@@ -10,12 +11,36 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// The default session is persistent, keyed by a stable id from the host name
+// and the listen port, so two bridges on one host differ and a restarted
+// bridge resumes its session; port 0 has no identity: clean and random.
+TEST(BridgeConfigTest, DefaultSessionIsPersistentWithAStableClientId) {
+  char host[256] = {0};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  BridgeConfig c;
+  MqttOptions o = c.EffectiveMqttOptions();
+  EXPECT_FALSE(o.clean_start);
+  EXPECT_EQ(o.client_id.rfind("propmon-bridge-", 0), 0u) << o.client_id;
+  EXPECT_NE(o.client_id.find("-9641"), std::string::npos) << o.client_id;
+  EXPECT_EQ(o.client_id, c.EffectiveMqttOptions().client_id);  // stable
+  c.listen_address = "127.0.0.1:9642";
+  EXPECT_NE(c.EffectiveMqttOptions().client_id, o.client_id);
+  c.mqtt.client_id = "mine";
+  EXPECT_EQ(c.EffectiveMqttOptions().client_id, "mine");
+  c.mqtt.client_id.clear();
+  c.listen_address = "127.0.0.1:0";
+  EXPECT_TRUE(c.EffectiveMqttOptions().clean_start);
+  EXPECT_TRUE(c.EffectiveMqttOptions().client_id.empty());
+  EXPECT_EQ(DefaultClientId("[::1]:9641").substr(15),
+            DefaultClientId(":9641").substr(15));
+}
+
 TEST(BridgeConfigTest, DefaultsSubscribeToPropellerTopics) {
   BridgeConfig c;
   EXPECT_EQ(c.listen_address, ":9641");
   EXPECT_EQ(c.mqtt.url, "tcp://127.0.0.1:1883");
   EXPECT_EQ(c.mqtt.qos, 1);
-  EXPECT_TRUE(c.mqtt.clean_start);
+  EXPECT_FALSE(c.mqtt.clean_start);  // persistent: nothing lost while away
   EXPECT_EQ(c.max_payload_bytes, 65536u);
   EXPECT_EQ(c.series_limit, 200000u);
   EXPECT_EQ(c.history_per_id, 1000u);
