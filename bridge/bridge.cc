@@ -716,11 +716,40 @@ HttpResponse Bridge::ServeDebugMappings(const HttpRequest&) const {
   return HttpResponse::Json(200, j);
 }
 
+namespace {
+
+// propmon_bridge_samples_missed_total and _duplicate_total, per domain and
+// channel seen (docs/metrics.md).
+std::vector<prometheus::MetricFamily> SampleGapFamilies(
+    const std::vector<PropellerMapping::SampleGapCount>& gaps) {
+  FamilyBuilder missed(
+      "propmon_bridge_samples_missed_total",
+      "Task samples that never reached the bridge: jumps in a task's "
+      "timestamps beyond 1.5 learned intervals.",
+      prometheus::MetricType::Counter);
+  FamilyBuilder dup("propmon_bridge_samples_duplicate_total",
+                    "Task samples received twice (same task and timestamp; "
+                    "QoS 1 redelivery).",
+                    prometheus::MetricType::Counter);
+  for (const auto& g : gaps) {
+    missed.Add({{"domain", g.domain}, {"channel", g.channel}}, g.missed);
+    dup.Add({{"domain", g.domain}, {"channel", g.channel}}, g.duplicates);
+  }
+  std::vector<prometheus::MetricFamily> out;
+  missed.MoveTo(&out);
+  dup.MoveTo(&out);
+  return out;
+}
+
+}  // namespace
+
 std::string Bridge::RenderMetrics() const {
   std::string out;
   out.reserve(last_render_size_.load(std::memory_order_relaxed) + 4096);
   AppendSelfMetrics(&out);
   out += RenderFamilies(http_metrics_.Collect());
+  if (mapping_)
+    out += RenderFamilies(SampleGapFamilies(mapping_->SampleGaps()));
   store_.Render(&out);
   last_render_size_.store(out.size(), std::memory_order_relaxed);
   return out;

@@ -319,6 +319,7 @@ PropellerMapping::TaskEntity* PropellerMapping::ApplyTaskMetrics(
     t.proplet_id = m.proplet_id;
     t.has_start_time = false;
     t.interval = Interval();
+    t.gaps.Reset();
   }
   t.interval.Observe(receive_mono);
   t.ttl = Ttl(t.interval);
@@ -346,6 +347,7 @@ PropellerMapping::TaskEntity* PropellerMapping::ApplyTaskMetrics(
     double start = m.timestamp - *p.uptime_seconds;
     if (!t.has_start_time || std::fabs(start - t.start_time) >
                                  options_.start_time_tolerance_seconds) {
+      if (t.has_start_time) t.gaps.Reset();  // restarted: a new series
       t.start_time = start;
       t.has_start_time = true;
     }
@@ -376,9 +378,53 @@ PropellerMapping::TaskEntity* PropellerMapping::ApplyTaskMetrics(
     t.proplet = pe;
     t.proplet_epoch = proplet_epoch_;
   }
+  // Loss detection from the proplet's own sample timestamps.
+  if (d.timestamp_source == payload::TimestampSource::kRfc3339 ||
+      d.timestamp_source == payload::TimestampSource::kSystemTime) {
+    SampleGapTracker::Result r = t.gaps.Observe(m.timestamp);
+    // A create since the last sample: the proplet restarted, not a loss.
+    bool restarted = pe->created_wall > t.last_sample_wall;
+    // Every (domain, channel) with timestamped samples has its counters,
+    // from 0.
+    CountGap(t, restarted ? 0 : r.missed, r.duplicate ? 1 : 0);
+  }
+  t.last_sample_wall = receive_time;
   SeeProplet(w, pe, receive_time, receive_mono);
   WriteUp(w, pe);
   return &t;
+}
+
+void PropellerMapping::CountGap(const TaskEntity& t, double missed,
+                                double duplicates) {
+  key_.clear();
+  key_.append(t.domain).push_back('\0');
+  key_.append(t.channel);
+  auto it = gap_counts_.find(key_);
+  if (it == gap_counts_.end()) {
+    if (gap_counts_.size() >= kMaxGapKeys) {
+      key_.clear();
+      key_.push_back('\0');  // the overflow bucket, domain="" channel=""
+    }
+    it = gap_counts_.try_emplace(key_).first;
+    if (key_.size() > 1) {
+      it->second.domain = t.domain;
+      it->second.channel = t.channel;
+    }
+  }
+  it->second.missed += missed;
+  it->second.duplicates += duplicates;
+}
+
+std::vector<PropellerMapping::SampleGapCount> PropellerMapping::SampleGaps()
+    const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SampleGapCount> out;
+  out.reserve(gap_counts_.size());
+  for (const auto& [k, v] : gap_counts_) out.push_back(v);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.domain != b.domain ? a.domain < b.domain : a.channel < b.channel;
+  });
+  return out;
 }
 
 PropellerMapping::PropletEntity* PropellerMapping::ApplyPropletMetrics(
@@ -451,6 +497,7 @@ void PropellerMapping::ApplyCreate(SeriesStore::Writer& w,
   }
   p->info_values = std::move(values);
   p->has_info = true;
+  p->created_wall = std::max(p->created_wall, receive_time);
   // The manager marks a proplet alive when it announces itself.
   p->has_alive = true;
   p->last_alive_mono = std::max(p->last_alive_mono, receive_mono);

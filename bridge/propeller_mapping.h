@@ -41,6 +41,7 @@
 
 #include "bridge/explanation.h"
 #include "bridge/history.h"
+#include "bridge/sample_gaps.h"
 #include "bridge/series_store.h"
 #include "bridge/stream_hub.h"
 #include "common/clock.h"
@@ -106,6 +107,18 @@ class PropellerMapping {
   };
   std::vector<PropletSummary> Proplets() const;
 
+  // Samples that never arrived, learned from the timestamps of each task's
+  // task_metrics (bridge/sample_gaps.h), and QoS 1 redeliveries, per domain
+  // and channel. Only payload timestamps count (RFC 3339 or Rust's
+  // SystemTime form), never receive times, and a gap across a task restart
+  // or a proplet's create (it restarted) is not a loss.
+  struct SampleGapCount {
+    std::string domain, channel;
+    double missed = 0;
+    double duplicates = 0;
+  };
+  std::vector<SampleGapCount> SampleGaps() const;
+
   std::size_t tasks() const;
   MappingId mapping_id() const { return mapping_; }
 
@@ -162,6 +175,8 @@ class PropellerMapping {
   struct TaskEntity {
     std::string domain, channel, task_id, proplet_id;
     Interval interval;
+    SampleGapTracker gaps;
+    double last_sample_wall = 0;  // receive time of the last task_metrics
     double ttl = 0;
     bool ended = false;
     double ended_mono = 0;
@@ -182,6 +197,7 @@ class PropellerMapping {
     double last_alive_mono = 0;
     double last_alive_wall = 0;
     bool has_alive = false;
+    double created_wall = 0;  // receive time of the last create; 0: none
     Interval alive_interval;
     Interval metrics_interval;
     double completed = 0;
@@ -253,6 +269,10 @@ class PropellerMapping {
   mutable std::mutex mu_;  // guards the entity maps (Proplets() reads them)
   std::unordered_map<std::string, TaskEntity> tasks_;
   std::unordered_map<std::string, PropletEntity> proplets_;
+  // (domain, channel) -> counts; at most kMaxGapKeys keys, then ("", "").
+  static constexpr std::size_t kMaxGapKeys = 10000;
+  std::unordered_map<std::string, SampleGapCount> gap_counts_;
+  void CountGap(const TaskEntity& t, double missed, double duplicates);
   bool refused_ = false;                   // set by Put during one Apply
   Explanation* why_ = nullptr;             // set during one Apply
   std::vector<std::string> family_names_;  // by FamilyId

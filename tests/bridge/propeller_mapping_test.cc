@@ -276,6 +276,40 @@ std::string TaskPayload(const std::string& task, const std::string& proplet,
          payload::FormatRfc3339(ts) + R"("})";
 }
 
+// Lost samples are counted from the proplet's own timestamps: 10 samples
+// a second apart with samples 5 and 6 never delivered give 2 missed; one
+// delivered twice is a duplicate; a restart (create) across a gap is not a
+// loss; receive-time timestamps never count.
+TEST_F(PropellerMappingTest, CountsMissedAndDuplicateSamples) {
+  auto gaps = [&] {
+    auto g = mapping_->SampleGaps();
+    return g.empty() ? PropellerMapping::SampleGapCount{} : g[0];
+  };
+  double t0 = clock_.Now();
+  for (int i = 0; i < 10; ++i) {
+    if (i == 5 || i == 6) continue;
+    Feed(kTaskMetrics, TaskPayload("t", "p", i, t0 + i));
+    if (i == 8) Feed(kTaskMetrics, TaskPayload("t", "p", i, t0 + i));
+  }
+  ASSERT_EQ(mapping_->SampleGaps().size(), 1u);
+  EXPECT_EQ(gaps().domain, "dom-1");
+  EXPECT_EQ(gaps().channel, "chan-1");
+  EXPECT_EQ(gaps().missed, 2);
+  EXPECT_EQ(gaps().duplicates, 1);
+  // The proplet restarts (create) and the task comes back 30 s later.
+  clock_.Advance(30);
+  Feed(kCreate, R"({"proplet_id":"p","namespace":"n","metadata":{}})");
+  Feed(kTaskMetrics, TaskPayload("t", "p", 39, t0 + 39));
+  EXPECT_EQ(gaps().missed, 2);
+  // Without a usable timestamp the receive time is used: never counted.
+  for (int i = 0; i < 6; ++i) {
+    clock_.Advance(i == 4 ? 5 : 1);
+    Feed(kTaskMetrics,
+         R"({"task_id":"u","proplet_id":"p","metrics":{"cpu_percent":1}})");
+  }
+  EXPECT_EQ(gaps().missed, 2);
+}
+
 TEST_F(PropellerMappingTest, TaskExpiresAfterThreeObservedIntervals) {
   std::map<std::string, std::string> l = {{"task_id", "t"}};
   for (int i = 0; i < 3; ++i) {
