@@ -381,6 +381,9 @@ StatusOr<MqttOptions> ValidateMqttOptions(const MqttOptions& options) {
                            std::to_string(options.connect_timeout_seconds) +
                            " is outside 1..300");
   }
+  if (options.max_buffered_bytes < 1024) {
+    return InvalidArgument("mqtt max_buffered_bytes must be at least 1024");
+  }
   if (options.max_buffered_messages < 1) {
     return InvalidArgument("mqtt max_buffered_messages must be at least 1");
   }
@@ -688,6 +691,7 @@ class MqttClient::Impl {
       p.payload.assign(payload);
       p.qos = qos;
       p.retain = retain;
+      buffered_bytes_ += p.bytes();
       buffer_.push_back(std::move(p));
       EnforceBufferLimitLocked();
       buffered_ = buffer_.size();
@@ -749,6 +753,9 @@ class MqttClient::Impl {
     s.handler_errors_total = handler_errors_total_.load();
     std::lock_guard lk(mu_);
     s.last_error = last_error_;
+    s.buffered_bytes = buffered_bytes_;
+    s.dropped_by_topic.assign(dropped_by_topic_.begin(),
+                              dropped_by_topic_.end());
     return s;
   }
 
@@ -762,6 +769,7 @@ class MqttClient::Impl {
     int qos = 0;
     bool retain = false;
     int failures = 0;
+    std::size_t bytes() const { return topic.size() + payload.size(); }
   };
 
   struct Subscription {
@@ -916,6 +924,7 @@ class MqttClient::Impl {
   void HandOffOne(std::unique_lock<std::mutex>& lk) {
     Pending p = std::move(buffer_.front());
     buffer_.pop_front();
+    buffered_bytes_ -= p.bytes();
     buffered_ = buffer_.size();
     const std::uint64_t id = next_id_++;
     mqtt::message_ptr msg = mqtt::message::create(
@@ -1241,6 +1250,7 @@ class MqttClient::Impl {
     auto pos = std::upper_bound(
         buffer_.begin(), buffer_.end(), p.seq,
         [](std::uint64_t seq, const Pending& q) { return seq < q.seq; });
+    buffered_bytes_ += p.bytes();
     buffer_.insert(pos, std::move(p));
     EnforceBufferLimitLocked();
     buffered_ = buffer_.size();
@@ -1259,25 +1269,45 @@ class MqttClient::Impl {
 
   void EnforceBufferLimitLocked() {
     size_t dropped = 0;
-    while (buffer_.size() > options_.max_buffered_messages) {
+    while (!buffer_.empty() &&
+           (buffer_.size() > options_.max_buffered_messages ||
+            buffered_bytes_ > options_.max_buffered_bytes)) {
+      buffered_bytes_ -= buffer_.front().bytes();
+      CountDroppedLocked(buffer_.front().topic);
       buffer_.pop_front();
       ++dropped;
     }
     if (dropped > 0) {
       dropped_total_ += dropped;
-      last_error_ = "buffer full (" +
-                    std::to_string(options_.max_buffered_messages) +
-                    " messages): dropped the oldest";
+      last_error_ =
+          "buffer full (" + std::to_string(options_.max_buffered_messages) +
+          " messages or " + std::to_string(options_.max_buffered_bytes) +
+          " bytes): dropped the oldest";
       PM_LOG_EVERY_30S(kWarn)
           << "mqtt: buffer of " << options_.max_buffered_messages
-          << " messages is full while " << options_.url
+          << " messages / " << options_.max_buffered_bytes
+          << " bytes is full while " << options_.url
           << " is unreachable; dropping the oldest (dropped_total="
           << dropped_total_.load() << ")";
     }
   }
 
+  // Counts one dropped message under its topic (64 topics, then "other").
+  void CountDroppedLocked(const std::string& topic) {
+    auto it = dropped_by_topic_.find(topic);
+    if (it == dropped_by_topic_.end()) {
+      it = dropped_by_topic_.size() < 64
+               ? dropped_by_topic_.emplace(topic, 0).first
+               : dropped_by_topic_.emplace("other", 0).first;
+    }
+    ++it->second;
+  }
+
   void DropRemainingLocked() {
     const size_t remaining = buffer_.size() + inflight_.size();
+    for (const Pending& p : buffer_) CountDroppedLocked(p.topic);
+    for (const auto& [id, p] : inflight_) CountDroppedLocked(p.topic);
+    buffered_bytes_ = 0;
     buffer_.clear();
     inflight_.clear();
     buffered_ = 0;
@@ -1325,7 +1355,9 @@ class MqttClient::Impl {
   std::uint64_t connect_gen_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t next_id_ = 1;
-  std::deque<Pending> buffer_;                 // By seq, oldest first.
+  std::deque<Pending> buffer_;      // By seq, oldest first.
+  std::size_t buffered_bytes_ = 0;  // bytes() of buffer_
+  std::map<std::string, std::uint64_t> dropped_by_topic_;
   std::map<std::uint64_t, Pending> inflight_;  // Action id -> message.
   std::vector<Subscription> subs_;
   std::deque<size_t> subs_to_send_;

@@ -72,6 +72,9 @@ struct MqttOptions {
   int qos = 1;           // Default QoS for Publish(topic, payload), 0..2.
   int mqtt_version = 3;  // 3 = MQTT 3.1.1, 5 = MQTT 5.
   std::size_t max_buffered_messages = 10000;
+  // The buffer's byte cap (topics and payloads): whichever cap is reached
+  // first drops the oldest messages.
+  std::size_t max_buffered_bytes = 16 << 20;
   double reconnect_min_seconds = 1;
   double reconnect_max_seconds = 30;
   int connect_timeout_seconds = 10;
@@ -128,6 +131,9 @@ struct MqttStats {
   // Lost on purpose: oldest messages pushed out of a full buffer, and
   // messages still unsent when Stop() gave up waiting.
   std::uint64_t dropped_total = 0;
+  // dropped_total split by topic (at most 64 topics, then "other").
+  std::vector<std::pair<std::string, std::uint64_t>> dropped_by_topic;
+  std::uint64_t buffered_bytes = 0;  // Bytes of the messages in our buffer.
   // Connections established after the first one.
   std::uint64_t reconnects_total = 0;
   std::uint64_t connect_failures_total = 0;

@@ -7,6 +7,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/metrics.h"
+
 namespace propmon::exporter {
 namespace {
 
@@ -93,9 +95,20 @@ HttpResponse MethodNotAllowed(const char* allow) {
 class TaskApi {
  public:
   TaskApi(TaskMonitor* monitor, TaskApiOptions options)
-      : monitor_(monitor), options_(std::move(options)) {}
+      : monitor_(monitor),
+        options_(std::move(options)),
+        refusals_(std::make_shared<ApiRefusals>()) {}
+
+  std::shared_ptr<const ApiRefusals> refusals() const { return refusals_; }
 
   HttpResponse Create(const HttpRequest& req) {
+    if (auto refused = RefuseWrite(req)) return *refused;
+    std::string type = req.Header("Content-Type");
+    if (!IsJsonMediaType(type)) {
+      refusals_->Count(ApiRefusals::Reason::kUnsupportedMediaType);
+      return HttpResponse::JsonError(
+          415, "Content-Type: must be application/json, got \"" + type + "\"");
+    }
     auto spec = ParseTaskRegistration(req.body, options_);
     if (!spec.ok()) {
       return HttpResponse::JsonError(400, spec.status().message());
@@ -103,9 +116,10 @@ class TaskApi {
     std::string id = spec->id;
     Status s = monitor_->AddTask(std::move(*spec));
     if (!s.ok()) {
-      int code = s.code() == StatusCode::kAlreadyExists     ? 409
-                 : s.code() == StatusCode::kInvalidArgument ? 400
-                                                            : 500;
+      int code = s.code() == StatusCode::kAlreadyExists       ? 409
+                 : s.code() == StatusCode::kInvalidArgument   ? 400
+                 : s.code() == StatusCode::kResourceExhausted ? 429
+                                                              : 500;
       return HttpResponse::JsonError(code, s.message());
     }
     auto info = monitor_->GetTask(id);
@@ -149,6 +163,7 @@ class TaskApi {
       return JsonResponse(200, TaskToJson(*info, PropletId()));
     }
     if (req.method == "DELETE") {
+      if (auto refused = RefuseWrite(req)) return *refused;
       auto info = monitor_->GetTask(id);
       Status s = monitor_->RemoveTask(id);
       if (!s.ok()) return NotFound(id);
@@ -162,6 +177,20 @@ class TaskApi {
  private:
   const std::string& PropletId() const {
     return monitor_->options().proplet_id;
+  }
+
+  // A 403 for a write from a client that may not write; nullopt otherwise.
+  std::optional<HttpResponse> RefuseWrite(const HttpRequest& req) {
+    if (options_.enable_write_api || req.Authenticated() ||
+        req.FromLoopback()) {
+      return std::nullopt;
+    }
+    refusals_->Count(ApiRefusals::Reason::kForbidden);
+    return HttpResponse::JsonError(
+        403,
+        "forbidden: the write API accepts only loopback clients and clients "
+        "the web config authenticates (--web.config.file); "
+        "--web.enable-write-api or web.enable_write_api opens it to all");
   }
 
   static HttpResponse NotFound(const std::string& id) {
@@ -200,9 +229,42 @@ class TaskApi {
 
   TaskMonitor* monitor_;
   TaskApiOptions options_;
+  std::shared_ptr<ApiRefusals> refusals_;
 };
 
 }  // namespace
+
+std::vector<prometheus::MetricFamily> ApiRefusals::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  FamilyBuilder b("propmon_exporter_api_requests_refused_total",
+                  "Task API write requests refused before their body was "
+                  "read, by reason.",
+                  prometheus::MetricType::Counter);
+  b.Add({{"reason", "forbidden"}},
+        static_cast<double>(count(Reason::kForbidden)));
+  b.Add({{"reason", "unsupported_media_type"}},
+        static_cast<double>(count(Reason::kUnsupportedMediaType)));
+  b.MoveTo(&out);
+  return out;
+}
+
+bool IsJsonMediaType(std::string_view v) {
+  v = v.substr(0, v.find(';'));
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+    v.remove_prefix(1);
+  }
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+    v.remove_suffix(1);
+  }
+  static constexpr std::string_view kJson = "application/json";
+  if (v.size() != kJson.size()) return false;
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kJson[i]) return false;
+  }
+  return true;
+}
 
 StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
                                          const TaskApiOptions& options) {
@@ -299,6 +361,16 @@ StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
     return InvalidArgument("pid: must be a positive integer process id");
   }
   spec.pid = static_cast<pid_t>(pid_value);
+
+  // Proof of identity: the start time the registrant read for this pid.
+  if (auto it = j.find("start_time_ticks"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_unsigned()) {
+      return InvalidArgument(
+          "start_time_ticks: must be a non-negative integer (clock ticks "
+          "after boot, field 22 of /proc/PID/stat)");
+    }
+    spec.start_time_ticks = it->get<uint64_t>();
+  }
   return spec;
 }
 
@@ -353,6 +425,7 @@ nlohmann::json TaskToJson(const TaskInfo& info, const std::string& proplet_id) {
       {"registered_at", Rfc3339(info.registered_at)},
       {"samples", info.samples},
   };
+  if (s.start_time_ticks) j["start_time_ticks"] = *s.start_time_ticks;
   if (info.state == TaskState::kEnded) j["ended_at"] = Rfc3339(info.ended_at);
   if (info.last) {
     std::string item = payload::Encode(
@@ -389,8 +462,9 @@ std::string HistoryPageJson(const std::string& task_id,
   return out;
 }
 
-void RegisterTaskApi(HttpServer* server, TaskMonitor* monitor,
-                     TaskApiOptions options) {
+std::shared_ptr<const ApiRefusals> RegisterTaskApi(HttpServer* server,
+                                                   TaskMonitor* monitor,
+                                                   TaskApiOptions options) {
   auto api = std::make_shared<TaskApi>(monitor, std::move(options));
   server->Handle("POST", kTasksPath,
                  [api](const HttpRequest& r) { return api->Create(r); });
@@ -398,6 +472,7 @@ void RegisterTaskApi(HttpServer* server, TaskMonitor* monitor,
                  [api](const HttpRequest& r) { return api->List(r); });
   server->HandlePrefix("", kTaskPrefix,
                        [api](const HttpRequest& r) { return api->Item(r); });
+  return api->refusals();
 }
 
 void RegisterSystemApi(HttpServer* server, SysInfoOptions options) {

@@ -64,6 +64,7 @@ std::string HostnameOrEmpty() {
 
 ExporterHttp::ExporterHttp(TaskMonitor* monitor, MetricsEndpoint* metrics)
     : monitor_(monitor), metrics_(metrics) {
+  metrics_->Add(&http_metrics_);
   server_.Handle("GET", "/", [](const HttpRequest&) {
     HttpResponse r = HttpResponse::Text(200, kLanding);
     r.content_type = "text/html; charset=utf-8";
@@ -86,9 +87,11 @@ ExporterHttp::ExporterHttp(TaskMonitor* monitor, MetricsEndpoint* metrics)
   });
 }
 
-Status ExporterHttp::Start(const std::string& listen_address) {
+Status ExporterHttp::Start(const std::string& listen_address,
+                           const std::string& web_config_file) {
   HttpServer::Options o;
   o.listen_address = listen_address;
+  o.web_config_file = web_config_file;
   return server_.Start(o);
 }
 
@@ -113,6 +116,7 @@ sigset_t BlockSignals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGHUP);  // re-reads the web config
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -120,24 +124,31 @@ sigset_t BlockSignals() {
 void DeclareCommonFlags(FlagSet* f) {
   f->String("web.listen-address", kDefaultListenAddress,
             "Address to serve /metrics and the API on.");
+  f->String("web.config.file", "",
+            "Web config (exporter-toolkit format): TLS, basic auth, "
+            "headers, rate limit (docs/security.md).");
   f->String("path.procfs", "/proc", "procfs mount point.");
   f->String("path.sysfs", "/sys", "sysfs mount point.");
   f->String("path.rootfs", "/",
             "Root of the host file system (for filesystem statistics and "
             "/etc/os-release when running in a container).");
   f->String("log.level", "info", "One of debug, info, warn, error.");
-  f->String(
-      "proplet-id", "",
-      "Proplet id label (default: PROPLET_CLIENT_ID, then the hostname).");
+  f->String("proplet-id", "",
+            "Proplet id label (default: PROPLET_CLIENT_ID, then the "
+            "hostname; with privacy: true, a hash of the machine id).");
   f->Bool("version", "Print the version and exit.");
   f->Bool("help", "Show this help.");
 }
 
-std::string ResolvePropletId(const FlagSet& f) {
+// With `privacy`, the fallback is a non-identifying id, not the hostname.
+std::string ResolvePropletId(const FlagSet& f, bool privacy) {
   if (!f.Get("proplet-id").empty()) return f.Get("proplet-id");
   for (const char* env : {"PROPLET_CLIENT_ID", "PROPLET_ENTITY_ID"}) {
     const char* v = getenv(env);
     if (v && *v) return v;
+  }
+  if (privacy) {
+    return AnonymousPropletId(f.Get("path.rootfs"), f.Get("path.procfs"));
   }
   return HostnameOrEmpty();
 }
@@ -151,6 +162,9 @@ int ExporterMain(const std::vector<std::string>& args) {
   FlagSet flags;
   DeclareCommonFlags(&flags);
   flags.String("config.file", "", "YAML configuration file.");
+  flags.Bool("web.enable-write-api",
+             "Accept task API writes (POST, DELETE) from every client, not "
+             "only loopback and web-config-authenticated ones.");
   Status st = flags.Parse(args);
   if (st.ok()) InstallLogLevel(flags, &st);
   if (!st.ok()) {
@@ -183,15 +197,17 @@ int ExporterMain(const std::vector<std::string>& args) {
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
   mo.proplet_id = flags.IsSet("proplet-id") || config->proplet_id.empty()
-                      ? ResolvePropletId(flags)
+                      ? ResolvePropletId(flags, config->privacy)
                       : config->proplet_id;
   mo.globals = config->Globals();
+  mo.max_tasks = config->max_tasks;
   TaskMonitor monitor(mo);
   // Host collectors under node_exporter's names (docs/host-metrics.md).
   HostCollectorOptions host_options;
   host_options.paths.procfs = mo.procfs;
   host_options.paths.sysfs = flags.Get("path.sysfs");
   host_options.paths.rootfs = flags.Get("path.rootfs");
+  host_options.privacy = config->privacy;
   auto host = MakeHostCollectors(host_options, config->collectors.enabled,
                                  config->collectors.disabled);
   if (!host.ok()) {
@@ -208,8 +224,13 @@ int ExporterMain(const std::vector<std::string>& args) {
   metrics.Add(&monitor);
   metrics.Add(host->get());
   ExporterHttp http(&monitor, &metrics);
-  RegisterTaskApi(http.server(), &monitor,
-                  TaskApiOptions{config->default_profile});
+  TaskApiOptions api_options;
+  api_options.default_profile = config->default_profile;
+  api_options.enable_write_api =
+      flags.GetBool("web.enable-write-api") || config->enable_write_api;
+  std::shared_ptr<const ApiRefusals> api_refusals =
+      RegisterTaskApi(http.server(), &monitor, std::move(api_options));
+  metrics.Add(api_refusals.get());
   SysInfoOptions sysinfo;
   sysinfo.procfs = mo.procfs;
   sysinfo.sysfs = flags.Get("path.sysfs");
@@ -241,7 +262,7 @@ int ExporterMain(const std::vector<std::string>& args) {
       flags.IsSet("web.listen-address") || config->listen_address.empty()
           ? flags.Get("web.listen-address")
           : config->listen_address;
-  st = http.Start(listen);
+  st = http.Start(listen, flags.Get("web.config.file"));
   if (!st.ok()) {
     PM_LOG(kError) << st.message();
     return 1;
@@ -256,6 +277,7 @@ int ExporterMain(const std::vector<std::string>& args) {
     int sig = 0;
     sigwait(&sigs, &sig);
     if (sig == SIGINT || sig == SIGTERM) break;
+    if (sig == SIGHUP) (void)http.ReloadWebConfig();  // logs its own errors
     if (sig == SIGCHLD) {
       while (waitpid(-1, nullptr, WNOHANG) > 0) {
       }
@@ -394,7 +416,7 @@ int RunMain(const std::vector<std::string>& args) {
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
   mo.proplet_id = flags.IsSet("proplet-id") || config->proplet_id.empty()
-                      ? ResolvePropletId(flags)
+                      ? ResolvePropletId(flags, config->privacy)
                       : config->proplet_id;
   mo.globals = config->Globals();
   TaskMonitor monitor(mo);
@@ -443,7 +465,8 @@ int RunMain(const std::vector<std::string>& args) {
   std::unique_ptr<ExporterHttp> http;
   if (!flags.Get("web.listen-address").empty()) {
     http = std::make_unique<ExporterHttp>(&monitor, &metrics);
-    Status hs = http->Start(flags.Get("web.listen-address"));
+    Status hs = http->Start(flags.Get("web.listen-address"),
+                            flags.Get("web.config.file"));
     if (!hs.ok()) {
       PM_LOG(kError) << hs.message();
       kill(child, SIGTERM);
@@ -462,6 +485,7 @@ int RunMain(const std::vector<std::string>& args) {
       kill(child, sig);
       continue;
     }
+    if (sig == SIGHUP && http) (void)http->ReloadWebConfig();
     // Wait without reaping, so the last sample still sees the process.
     siginfo_t w{};
     if (waitid(P_PID, child, &w, WEXITED | WNOHANG | WNOWAIT) == 0 &&

@@ -23,7 +23,11 @@ class ExporterHttp {
  public:
   ExporterHttp(TaskMonitor* monitor, MetricsEndpoint* metrics);
   HttpServer* server() { return &server_; }
-  Status Start(const std::string& listen_address);
+  // `web_config_file`: --web.config.file ("" = plain HTTP, no auth).
+  Status Start(const std::string& listen_address,
+               const std::string& web_config_file = "");
+  // Re-reads the web config (SIGHUP); keeps the old settings on error.
+  Status ReloadWebConfig() { return server_.ReloadWebConfig(); }
   void Stop() { server_.Stop(); }
   int port() const { return server_.port(); }
   void SetReady(bool ready) { ready_ = ready; }
@@ -32,6 +36,7 @@ class ExporterHttp {
   TaskMonitor* monitor_;
   MetricsEndpoint* metrics_;
   HttpServer server_;
+  HttpServerMetrics http_metrics_{&server_, "propmon_exporter"};
   std::atomic<bool> ready_{false};
 };
 

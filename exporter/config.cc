@@ -16,6 +16,7 @@
 
 #include "common/file.h"
 #include "common/http_server.h"
+#include "common/units.h"
 
 namespace propmon::exporter {
 namespace {
@@ -412,36 +413,52 @@ class Parser {
   }
 
   Status Mqtt(const Entry& section, MqttConfig* m) {
-    return Walk(
-        section.v, section.Mark(), section.path,
-        {"url", "client_id", "username", "password", "ca_file", "cert_file",
-         "key_file", "insecure", "qos", "keepalive_seconds", "clean_start",
-         "domain_id", "channel_id", "max_buffered_messages",
-         "liveliness_interval_seconds", "metrics_interval_seconds"},
-        [&](const Entry& e) -> Status {
-          if (e.key == "url") return String(e, &m->url);
-          if (e.key == "client_id") return String(e, &m->client_id);
-          if (e.key == "username") return String(e, &m->username);
-          if (e.key == "password") return String(e, &m->password);
-          if (e.key == "ca_file") return NonEmptyString(e, &m->ca_file);
-          if (e.key == "cert_file") return NonEmptyString(e, &m->cert_file);
-          if (e.key == "key_file") return NonEmptyString(e, &m->key_file);
-          if (e.key == "insecure") return Bool(e, &m->insecure);
-          if (e.key == "qos") return IntTo(e, 0, 2, &m->qos);
-          if (e.key == "keepalive_seconds") {
-            return IntTo(e, 0, 65535, &m->keepalive_seconds);
-          }
-          if (e.key == "clean_start") return Bool(e, &m->clean_start);
-          if (e.key == "domain_id") return String(e, &m->domain_id);
-          if (e.key == "channel_id") return String(e, &m->channel_id);
-          if (e.key == "max_buffered_messages") {
-            return IntTo(e, 0, 10000000, &m->max_buffered_messages);
-          }
-          if (e.key == "liveliness_interval_seconds") {
-            return IntTo(e, 1, 3600, &m->liveliness_interval_seconds);
-          }
-          return IntTo(e, 1, 3600, &m->metrics_interval_seconds);
-        });
+    return Walk(section.v, section.Mark(), section.path,
+                {"url", "client_id", "username", "password", "ca_file",
+                 "cert_file", "key_file", "insecure", "qos",
+                 "keepalive_seconds", "clean_start", "domain_id", "channel_id",
+                 "max_buffered_messages", "max_buffered_bytes",
+                 "liveliness_interval_seconds", "metrics_interval_seconds"},
+                [&](const Entry& e) -> Status {
+                  if (e.key == "url") return String(e, &m->url);
+                  if (e.key == "client_id") return String(e, &m->client_id);
+                  if (e.key == "username") return String(e, &m->username);
+                  if (e.key == "password") return String(e, &m->password);
+                  if (e.key == "ca_file") return NonEmptyString(e, &m->ca_file);
+                  if (e.key == "cert_file")
+                    return NonEmptyString(e, &m->cert_file);
+                  if (e.key == "key_file")
+                    return NonEmptyString(e, &m->key_file);
+                  if (e.key == "insecure") return Bool(e, &m->insecure);
+                  if (e.key == "qos") return IntTo(e, 0, 2, &m->qos);
+                  if (e.key == "keepalive_seconds") {
+                    return IntTo(e, 0, 65535, &m->keepalive_seconds);
+                  }
+                  if (e.key == "clean_start") return Bool(e, &m->clean_start);
+                  if (e.key == "domain_id") return String(e, &m->domain_id);
+                  if (e.key == "channel_id") return String(e, &m->channel_id);
+                  if (e.key == "max_buffered_messages") {
+                    return IntTo(e, 0, 10000000, &m->max_buffered_messages);
+                  }
+                  if (e.key == "max_buffered_bytes") {
+                    // A size ("64MiB") or a number of bytes, as the bridge
+                    // reads it.
+                    auto b = IsPlain(e.v)
+                                 ? ParseBytes(e.v.Scalar())
+                                 : StatusOr<size_t>(InvalidArgument(""));
+                    if (!b.ok() || *b < 1024 || *b > (size_t{1} << 40)) {
+                      return Err(e,
+                                 "must be a size between 1KiB and 1TiB (e.g. "
+                                 "16MiB)");
+                    }
+                    m->max_buffered_bytes = *b;
+                    return Status::Ok();
+                  }
+                  if (e.key == "liveliness_interval_seconds") {
+                    return IntTo(e, 1, 3600, &m->liveliness_interval_seconds);
+                  }
+                  return IntTo(e, 1, 3600, &m->metrics_interval_seconds);
+                });
   }
 
   Status Top(const YAML::Node& root, Config* c) {
@@ -449,7 +466,7 @@ class Parser {
     Status s = Walk(
         root, root.Mark(), "",
         {"proplet_id", "privacy", "enable_monitoring", "defaults", "web",
-         "discovery_interval", "tasks", "collectors", "mqtt"},
+         "discovery_interval", "max_tasks", "tasks", "collectors", "mqtt"},
         [&](const Entry& e) -> Status {
           if (e.key == "proplet_id") return NonEmptyString(e, &c->proplet_id);
           if (e.key == "privacy") return Bool(e, &c->privacy);
@@ -459,6 +476,7 @@ class Parser {
           if (e.key == "discovery_interval") {
             return Number(e, 1, 3600, &c->discovery_interval_seconds);
           }
+          if (e.key == "max_tasks") return IntTo(e, 1, 1000000, &c->max_tasks);
           if (e.key == "defaults") {
             return Walk(e.v, e.Mark(), e.path, {"profile"},
                         [&](const Entry& d) -> Status {
@@ -469,8 +487,12 @@ class Parser {
                         });
           }
           if (e.key == "web") {
-            return Walk(e.v, e.Mark(), e.path, {"listen_address"},
+            return Walk(e.v, e.Mark(), e.path,
+                        {"listen_address", "enable_write_api"},
                         [&](const Entry& w) -> Status {
+                          if (w.key == "enable_write_api") {
+                            return Bool(w, &c->enable_write_api);
+                          }
                           Status st = NonEmptyString(w, &c->listen_address);
                           if (!st.ok()) return st;
                           auto ports = ToCivetwebPorts(c->listen_address);

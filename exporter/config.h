@@ -49,6 +49,7 @@ struct MqttConfig {
   std::string domain_id;
   std::string channel_id;
   size_t max_buffered_messages = 10000;  // Unsent messages kept offline.
+  size_t max_buffered_bytes = 16 << 20;  // ... and their bytes, at most.
   int liveliness_interval_seconds = 10;
   int metrics_interval_seconds = 10;
 
@@ -62,14 +63,21 @@ struct CollectorsConfig {
 };
 
 struct Config {
-  std::string file;               // The file loaded; "" when none.
-  std::string proplet_id;         // "" = not set (flag, then hostname decide).
-  bool privacy = false;           // Omit hostname, addresses and MACs.
+  std::string file;        // The file loaded; "" when none.
+  std::string proplet_id;  // "" = not set (flag, then hostname decide).
+  // Omit the hostname, IP and MAC addresses everywhere (/metrics, the API,
+  // MQTT) and default the proplet id to a non-identifying one.
+  bool privacy = false;
   bool enable_monitoring = true;  // PROPLET_ENABLE_MONITORING.
   // The profile of tasks (config or API) that name none; unset = `daemon`
   // for daemon tasks, `standard` otherwise.
   std::optional<MonitoringProfile> default_profile;
   std::string listen_address;  // web.listen_address; "" = not set.
+  // web.enable_write_api: the task API's writes from every client, not
+  // only loopback and authenticated ones (--web.enable-write-api also).
+  bool enable_write_api = false;
+  // Running tasks at most (API, config discovery); 1..1000000.
+  size_t max_tasks = 4096;
   // Seconds between discovery passes; 0 = automatic (Discovery::AutoInterval).
   double discovery_interval_seconds = 0;
   std::vector<TaskRule> tasks;

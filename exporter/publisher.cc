@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <utility>
 
 #include "common/file.h"
@@ -404,6 +405,7 @@ PublisherOptions MakePublisherOptions(const Config& config,
   o.mqtt.keepalive_seconds = m.keepalive_seconds;
   o.mqtt.clean_start = m.clean_start;
   o.mqtt.max_buffered_messages = std::max<size_t>(1, m.max_buffered_messages);
+  o.mqtt.max_buffered_bytes = m.max_buffered_bytes;
   o.domain_id = m.domain_id;
   o.channel_id = m.channel_id;
   o.proplet_id = proplet_id;
@@ -717,10 +719,26 @@ std::vector<prometheus::MetricFamily> Publisher::Collect() const {
       "Messages given up on: invalid, refused by the broker, or repeated "
       "delivery failures.",
       MetricType::Counter, static_cast<double>(s.failed_total));
-  one("propmon_exporter_mqtt_dropped_total",
-      "Messages dropped: oldest pushed out of a full buffer, or unsent at "
-      "shutdown.",
-      MetricType::Counter, static_cast<double>(s.dropped_total));
+  {
+    // By topic: every topic the exporter publishes to, from 0.
+    FamilyBuilder b("propmon_exporter_mqtt_dropped_total",
+                    "Messages dropped, by topic: oldest pushed out of a full "
+                    "buffer, or unsent at shutdown.",
+                    MetricType::Counter);
+    std::map<std::string, double> by_topic;
+    for (const std::string* t : {&topic_create_, &topic_alive_, &topic_metrics_,
+                                 &topic_task_metrics_, &topic_results_}) {
+      by_topic[*t] = 0;
+    }
+    for (const auto& [t, n] : s.dropped_by_topic) {
+      by_topic[t] += static_cast<double>(n);
+    }
+    for (const auto& [t, n] : by_topic) b.Add({{"topic", t}}, n);
+    b.MoveTo(&out);
+  }
+  one("propmon_exporter_mqtt_buffered_bytes",
+      "Bytes (topics and payloads) waiting in the exporter's buffer.",
+      MetricType::Gauge, static_cast<double>(s.buffered_bytes));
   one("propmon_exporter_mqtt_reconnects_total",
       "Connections to the broker established after the first one.",
       MetricType::Counter, static_cast<double>(s.reconnects_total));

@@ -5,6 +5,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -219,7 +220,41 @@ json InterfacesJson(const SysInfoOptions& o) {
   return out;
 }
 
+// "proplet-" + the first 12 hex digits of SHA-256(key || id).
+std::optional<std::string> HashedId(const std::string& id) {
+  static constexpr char kKey[] = "propmon-exporter proplet id\n";
+  std::string input = kKey + id;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  int ok =
+      EVP_Digest(input.data(), input.size(), md, &len, EVP_sha256(), nullptr);
+  if (ok != 1 || len < 6) return std::nullopt;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "proplet-";
+  for (int i = 0; i < 6; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string AnonymousPropletId(const std::string& rootfs,
+                               const std::string& procfs) {
+  try {
+    for (const std::string& path : {JoinPath(rootfs, "etc/machine-id"),
+                                    JoinPath(rootfs, "var/lib/dbus/machine-id"),
+                                    procfs + "/sys/kernel/random/boot_id"}) {
+      auto id = ReadTrimmed(path);
+      if (!id) continue;
+      if (auto h = HashedId(*id)) return *h;
+    }
+  } catch (const std::exception&) {
+    // Only allocation failures can get here.
+  }
+  return "proplet";
+}
 
 CpuInfoFacts ParseCpuInfo(std::string_view text) {
   CpuInfoFacts f;

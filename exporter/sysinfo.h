@@ -59,6 +59,17 @@ struct SysInfoOptions {
 // Returns the system information object (see docs/api.md). Never throws.
 nlohmann::json CollectSystemInfo(const SysInfoOptions& options);
 
+// The proplet id used with `privacy: true` when none is configured (instead
+// of the hostname): "proplet-" and the first 12 hex digits of SHA-256 over
+// an application key and the machine id (`rootfs`/etc/machine-id, else
+// `rootfs`/var/lib/dbus/machine-id), so it is stable across restarts, differs
+// between machines, and neither names the host nor reveals its machine id
+// (machine-id(5) asks for such a keyed hash). Without a machine id, the same
+// hash of the boot id (`procfs`/sys/kernel/random/boot_id: new every boot);
+// without either, "proplet". Never throws.
+std::string AnonymousPropletId(const std::string& rootfs,
+                               const std::string& procfs);
+
 }  // namespace propmon::exporter
 
 #endif  // PROPMON_EXPORTER_SYSINFO_H_

@@ -64,16 +64,31 @@ Status TaskMonitor::AddTask(TaskSpec spec) {
   Status v = ValidateProfile(spec.profile);
   if (!v.ok()) return v;
   {
+    // The root's start time, read now: it pins the task to this process, so
+    // that a pid reused before the first sample is never adopted.
     ProcReader probe(options_.procfs);
     auto st = probe.ReadStat(spec.pid);
     if (!st.ok()) {
       return InvalidArgument("pid: process " + std::to_string(spec.pid) +
                              " is not running");
     }
+    if (spec.start_time_ticks && *spec.start_time_ticks != st->starttime) {
+      refused_start_time_.fetch_add(1);
+      PM_LOG_EVERY_30S(kWarn) << "task " << spec.id << " refused: pid "
+                              << spec.pid << " started at " << st->starttime
+                              << " ticks, not " << *spec.start_time_ticks;
+      return InvalidArgument("start_time_ticks: process " +
+                             std::to_string(spec.pid) + " started " +
+                             std::to_string(st->starttime) +
+                             " clock ticks after boot, not " +
+                             std::to_string(*spec.start_time_ticks) +
+                             " (the pid names another process)");
+    }
+    spec.start_time_ticks = st->starttime;
   }
   auto e = std::make_shared<Entry>();
-  e->sampler = std::make_unique<TaskSampler>(spec.pid, spec.include_children,
-                                             host_netns_);
+  e->sampler = std::make_unique<TaskSampler>(
+      spec.pid, spec.include_children, host_netns_, spec.start_time_ticks);
   e->history = TaskHistory(spec.profile.KeepsHistory()
                                ? static_cast<size_t>(spec.profile.history_size)
                                : 0);
@@ -88,7 +103,20 @@ Status TaskMonitor::AddTask(TaskSpec spec) {
     if (it != tasks_.end() && it->second->state == TaskState::kRunning) {
       return AlreadyExists("task \"" + e->spec.id + "\" already exists");
     }
-    tasks_[e->spec.id] = e;
+    if (running_ >= options_.max_tasks) {
+      refused_max_tasks_.fetch_add(1);
+      PM_LOG_EVERY_30S(kWarn)
+          << "task " << e->spec.id << " (" << e->spec.source
+          << ") refused: " << running_ << " tasks are running (max_tasks "
+          << options_.max_tasks << ")";
+      return Status(StatusCode::kResourceExhausted,
+                    "max_tasks: " + std::to_string(running_) +
+                        " tasks are running, the most this exporter "
+                        "monitors (max_tasks " +
+                        std::to_string(options_.max_tasks) + ")");
+    }
+    tasks_[e->spec.id] = e;  // Replaces an ended task of the same id.
+    ++running_;
   }
   PM_LOG(kInfo) << "task added id=" << e->spec.id << " pid=" << e->spec.pid
                 << " profile=" << e->spec.profile.name
@@ -99,9 +127,17 @@ Status TaskMonitor::AddTask(TaskSpec spec) {
 
 Status TaskMonitor::RemoveTask(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (tasks_.erase(id) == 0) return NotFound("task \"" + id + "\" not found");
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return NotFound("task \"" + id + "\" not found");
+  if (it->second->state == TaskState::kRunning) --running_;
+  tasks_.erase(it);
   cv_.notify_all();
   return Status::Ok();
+}
+
+long TaskMonitor::refused(Refusal reason) const {
+  return reason == Refusal::kMaxTasks ? refused_max_tasks_.load()
+                                      : refused_start_time_.load();
 }
 
 TaskInfo TaskMonitor::InfoLocked(const Entry& e) const {
@@ -284,6 +320,9 @@ double TaskMonitor::RunOnce(bool force) {
         e->state = TaskState::kEnded;
         e->ended_at = now;
         e->ended_mono = now_mono;
+        // Unless RemoveTask took it (and counted it) during the pass.
+        auto it = tasks_.find(e->spec.id);
+        if (it != tasks_.end() && it->second == e) --running_;
       }
       if (!observers.empty()) info = InfoLocked(*e);
     }
@@ -475,6 +514,20 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
   errs.Add({{"reason", "parse_failed"}},
            static_cast<double>(err_parse_.load()));
   errs.MoveTo(&out);
+  FamilyBuilder refused(
+      "propmon_exporter_tasks_refused_total",
+      "Task registrations refused (API, config discovery, run), by reason.",
+      MetricType::Counter);
+  refused.Add({{"reason", "max_tasks"}},
+              static_cast<double>(refused_max_tasks_.load()));
+  refused.Add({{"reason", "start_time_mismatch"}},
+              static_cast<double>(refused_start_time_.load()));
+  refused.MoveTo(&out);
+  FamilyBuilder max("propmon_exporter_tasks_max",
+                    "Running tasks the exporter accepts at most (max_tasks).",
+                    MetricType::Gauge);
+  max.Add(Labels{}, static_cast<double>(options_.max_tasks));
+  max.MoveTo(&out);
   return out;
 }
 

@@ -36,6 +36,13 @@ struct TaskSpec {
   bool include_children = true;
   std::string source = "api";  // "config", "api" or "run".
   std::map<std::string, std::string> env;
+  // The root's start time, in clock ticks after boot (/proc/PID/stat field
+  // 22). Given to AddTask: the start time the registrant expects, checked
+  // against the process (a mismatch means the pid now names another
+  // process). After AddTask: the start time read at registration, which
+  // pins the task to that process (TaskSampler never adopts a process that
+  // reused the pid).
+  std::optional<uint64_t> start_time_ticks;
 };
 
 enum class TaskState { kRunning, kEnded };
@@ -80,15 +87,25 @@ class TaskMonitor : public prometheus::Collectable {
     int grace_intervals = 2;  // Ended tasks stay in /metrics this long.
     double ended_retention_seconds = 3600;  // ... and in the API this long.
     size_t max_ended_tasks = 1000;
+    // Running tasks at most; AddTask refuses more (ResourceExhausted),
+    // whatever their source (API, config discovery, run).
+    size_t max_tasks = 4096;
     const Clock* clock = nullptr;  // SystemClock when null.
   };
+
+  // Why AddTask refused a task, for propmon_exporter_tasks_refused_total.
+  enum class Refusal { kMaxTasks, kStartTimeMismatch };
 
   explicit TaskMonitor(Options options);
   ~TaskMonitor() override;
 
   // Registers a task. InvalidArgument naming the field when the pid is not
-  // running or the profile is invalid; AlreadyExists for the id of a running
-  // task (an ended task's id may be reused). Samples it at once.
+  // running, when spec.start_time_ticks is set and differs from the
+  // process's start time ("start_time_ticks: ..."), or when the profile is
+  // invalid; AlreadyExists for the id of a running task (an ended task's id
+  // may be reused); ResourceExhausted when options().max_tasks tasks are
+  // running. Reads the root's start time now and pins the task to it.
+  // Samples it at once.
   Status AddTask(TaskSpec spec);
   // Stops monitoring (the process is not touched). NotFound if unknown.
   Status RemoveTask(const std::string& id);
@@ -122,6 +139,8 @@ class TaskMonitor : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   const Options& options() const { return options_; }
+  // Registrations refused for `reason` since the start.
+  long refused(Refusal reason) const;
 
  private:
   struct Entry {
@@ -148,6 +167,7 @@ class TaskMonitor : public prometheus::Collectable {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Entry>> tasks_;
+  size_t running_ = 0;  // Entries of tasks_ in kRunning; GUARDED_BY(mu_).
   std::vector<TaskObserver*> observers_;
   std::function<std::map<pid_t, uint64_t>()> gpu_memory_;
   std::thread thread_;
@@ -161,6 +181,8 @@ class TaskMonitor : public prometheus::Collectable {
   std::atomic<long> err_vanished_{0};
   std::atomic<long> err_read_{0};
   std::atomic<long> err_parse_{0};
+  std::atomic<long> refused_max_tasks_{0};
+  std::atomic<long> refused_start_time_{0};
 };
 
 }  // namespace propmon::exporter

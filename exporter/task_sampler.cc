@@ -19,10 +19,12 @@ void CountError(const Status& s, SampleErrors* e) {
 }  // namespace
 
 TaskSampler::TaskSampler(pid_t root_pid, bool include_children,
-                         std::string host_netns)
+                         std::string host_netns,
+                         std::optional<uint64_t> root_start_ticks)
     : root_pid_(root_pid),
       include_children_(include_children),
-      host_netns_(std::move(host_netns)) {}
+      host_netns_(std::move(host_netns)),
+      root_start_ticks_(root_start_ticks) {}
 
 bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
                          double now_unix, double now_mono,
@@ -59,6 +61,8 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
     }
     auto known = procs_.find(pid);
     if (pid == root_pid_) {
+      // Another start time: the root has exited and its pid was reused by an
+      // unrelated process, which is not this task.
       if (root_start_ticks_ && *root_start_ticks_ != st->starttime) continue;
       root_start_ticks_ = st->starttime;
     } else if (known != procs_.end() &&

@@ -50,7 +50,12 @@ class TaskSampler {
  public:
   // `host_netns` is the exporter's own network namespace link text; a task
   // in the same namespace gets no network figures (SPEC §2).
-  TaskSampler(pid_t root_pid, bool include_children, std::string host_netns);
+  // `root_start_ticks` pins the root's identity (/proc/PID/stat starttime,
+  // read when the task was registered): a process at `root_pid` with another
+  // start time is a different process that reused the pid, and is never
+  // adopted; the root then counts as ended. Unset: the first sample pins it.
+  TaskSampler(pid_t root_pid, bool include_children, std::string host_netns,
+              std::optional<uint64_t> root_start_ticks = std::nullopt);
 
   // Samples the task now. Returns false when none of its processes is alive
   // any more (the task has ended); *sample then holds the final values
@@ -63,6 +68,8 @@ class TaskSampler {
               SampleErrors* errors);
 
   pid_t root_pid() const { return root_pid_; }
+  // The root's start time in clock ticks after boot, once known.
+  std::optional<uint64_t> root_start_ticks() const { return root_start_ticks_; }
   // Pids seen alive at the last Sample() (root first).
   const std::vector<pid_t>& pids() const { return pids_; }
 

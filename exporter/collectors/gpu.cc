@@ -159,7 +159,11 @@ GpuCollector::GpuCollector(Options options) : options_(std::move(options)) {
     const char* env = std::getenv(kNvmlLibraryEnv);
     options_.library = env && *env ? env : kDefaultNvmlLibrary;
   }
-  if (options_.hostname.empty()) options_.hostname = Hostname();
+  if (options_.privacy) {
+    options_.hostname.clear();
+  } else if (options_.hostname.empty()) {
+    options_.hostname = Hostname();
+  }
 }
 
 GpuCollector::~GpuCollector() {

@@ -42,8 +42,11 @@ class GpuCollector : public Collector {
     // Library to dlopen. Empty: $PROPMON_NVML_LIBRARY if set, else
     // libnvidia-ml.so.1 (found through the dynamic loader's search path).
     std::string library;
-    // The Hostname label. Empty: gethostname().
+    // The Hostname label. Empty: gethostname(), unless `privacy`.
     std::string hostname;
+    // The Hostname label is "" (the label stays, so the label set never
+    // changes) and gethostname() is not called.
+    bool privacy = false;
   };
 
   GpuCollector();

@@ -172,11 +172,13 @@ StatusOr<std::unique_ptr<HostCollectors>> MakeHostCollectors(
     } else if (n == "stat") {
       list.push_back(std::make_unique<StatCollector>(p));
     } else if (n == "uname") {
-      list.push_back(std::make_unique<UnameCollector>(p));
+      list.push_back(std::make_unique<UnameCollector>(p, options.privacy));
     } else if (n == "vmstat") {
       list.push_back(std::make_unique<VmstatCollector>(p));
     } else if (n == "gpu") {
-      gpu = std::make_shared<GpuCollector>(options.gpu);
+      GpuCollector::Options go = options.gpu;
+      go.privacy = go.privacy || options.privacy;
+      gpu = std::make_shared<GpuCollector>(std::move(go));
     }
   }
   return std::make_unique<HostCollectors>(std::move(list), std::move(gpu));

@@ -37,6 +37,9 @@ struct HostCollectorOptions {
   std::chrono::milliseconds statfs_timeout{5000};
   StatfsFunc statfs;  // Null: statfs(2). Tests inject a fake.
   GpuCollector::Options gpu;
+  // The config's `privacy`: no host name in any label (node_uname_info's
+  // nodename and domainname, the GPU series' Hostname are "").
+  bool privacy = false;
 };
 
 // The known collector names, in the order they run: cpu, diskstats,

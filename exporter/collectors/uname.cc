@@ -20,11 +20,15 @@ Status UnameCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   };
   Labels labels;
   for (const Field& f : kFields) {
+    std::string_view file = f.file;
+    if (privacy_ && (file == "hostname" || file == "domainname")) {
+      labels.emplace_back(f.label, "");  // Names the host: not read at all.
+      continue;
+    }
     Status s =
         ReadFileTo(JoinPath(paths_.procfs, std::string("sys/kernel/") + f.file),
                    &buf_, 4096);
-    if (s.code() == StatusCode::kNotFound &&
-        std::string_view(f.file) == "arch") {
+    if (s.code() == StatusCode::kNotFound && file == "arch") {
       struct utsname u;
       if (uname(&u) != 0) return Unavailable("uname(2) failed");
       labels.emplace_back(f.label, u.machine);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -337,6 +338,39 @@ TEST(MqttBrokerTest, FullBufferDropsOldestAndCountsExactly) {
   EXPECT_EQ(ps.dropped_total, 15u);
   EXPECT_EQ(ps.failed_total, 0u);
   EXPECT_EQ(inbox.Seqs(), Range(15, 25));
+}
+
+// The byte cap: 1 KiB payloads with max_buffered_bytes=8 KiB keep 7 (topic
+// bytes count too), whatever the message cap; drops are counted by topic.
+TEST(MqttBrokerTest, ByteCapDropsOldestAndCountsByTopic) {
+  Broker broker("", /*persistent=*/true);
+  ASSERT_TRUE(broker.Start());
+  broker.Stop();
+  MqttOptions po = Options(broker.Url(), "cap-pub");
+  po.max_buffered_messages = 1000;
+  po.max_buffered_bytes = 8192;
+  auto pub = MustCreate(po);
+  ASSERT_TRUE(pub);
+  ASSERT_TRUE(pub->Start().ok());
+  const std::string big(1024, 'x');
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(pub->Publish("cap/a", big).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(pub->Publish("cap/b", big).ok());
+  MqttStats ps = pub->stats();
+  EXPECT_EQ(ps.buffered, 7u);
+  EXPECT_EQ(ps.buffered_bytes, 7u * (1024 + 5));
+  EXPECT_EQ(ps.dropped_total, 8u);
+  std::map<std::string, std::uint64_t> by(ps.dropped_by_topic.begin(),
+                                          ps.dropped_by_topic.end());
+  EXPECT_EQ(by["cap/a"], 8u);  // the oldest go first: all from cap/a
+  EXPECT_EQ(by.count("cap/b"), 0u);
+  pub->Stop(std::chrono::milliseconds(100));
+  // Unsent at stop: counted as dropped, by topic.
+  ps = pub->stats();
+  EXPECT_EQ(ps.dropped_total, 15u);
+  by = {ps.dropped_by_topic.begin(), ps.dropped_by_topic.end()};
+  EXPECT_EQ(by["cap/a"], 10u);
+  EXPECT_EQ(by["cap/b"], 5u);
+  EXPECT_EQ(ps.buffered_bytes, 0u);
 }
 
 // ---------------------------------------------------------------------------

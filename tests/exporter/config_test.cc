@@ -52,6 +52,7 @@ TEST_F(ConfigTest, NoFileGivesDefaults) {
   EXPECT_EQ(c->mqtt.qos, 1);
   EXPECT_FALSE(c->mqtt.clean_start);
   EXPECT_EQ(c->mqtt.max_buffered_messages, 10000u);
+  EXPECT_EQ(c->mqtt.max_buffered_bytes, 16u << 20);
   EXPECT_EQ(c->mqtt.liveliness_interval_seconds, 10);
   EXPECT_EQ(c->mqtt.metrics_interval_seconds, 10);
   EXPECT_EQ(c->ProfileFor(false).name, "standard");
@@ -84,6 +85,8 @@ TEST_F(ConfigTest, DocumentedExampleLoads) {
   EXPECT_EQ(c->proplet_id, "worker-01");
   EXPECT_EQ(c->listen_address, ":9652");
   EXPECT_EQ(c->discovery_interval_seconds, 5);
+  EXPECT_FALSE(c->enable_write_api);
+  EXPECT_EQ(c->max_tasks, 4096u);
   ASSERT_TRUE(c->default_profile);
   EXPECT_EQ(c->default_profile->name, "standard");
   ASSERT_EQ(c->tasks.size(), 4u);
@@ -94,7 +97,7 @@ TEST_F(ConfigTest, DocumentedExampleLoads) {
   EXPECT_EQ(shard.cmdline[0].pattern(), R"(worker --shard=(?P<shard>\d+))");
   EXPECT_EQ(shard.profile.name, "intensive");
   EXPECT_TRUE(shard.include_children);
-  EXPECT_THAT(shard.where, StartsWith(path + ":16:5"));
+  EXPECT_THAT(shard.where, StartsWith(path + ":18:5"));
 
   const TaskRule& nginx = c->tasks[1];
   EXPECT_TRUE(nginx.daemon);

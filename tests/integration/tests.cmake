@@ -8,3 +8,27 @@ if(TARGET propmon-bridge)
             ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
   set_tests_properties(stack_end_to_end PROPERTIES TIMEOUT 300 LABELS "integration")
 endif()
+
+# The web config (TLS, mutual TLS, basic auth, headers, rate limit, reload)
+# and the HTTP limits (slow clients, SSE cap, CVE-2025-55763 guard, write
+# API) on the real daemons.
+if(TARGET propmon-bridge)
+  add_test(NAME web_security
+    COMMAND ${PROPMON_PYTHON3_STACK} ${CMAKE_CURRENT_LIST_DIR}/web_security_test.py
+            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+  set_tests_properties(web_security PROPERTIES TIMEOUT 300
+    LABELS "integration;timing")
+endif()
+
+# Least privilege (docs/security.md): the real exporter as a non-root uid with
+# only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (ambient, and as the file
+# capabilities of deploy/Dockerfile.exporter), and without them. Needs root
+# to switch uids: skipped (77) otherwise.
+if(TARGET propmon-exporter)
+  find_program(PROPMON_PYTHON3 python3 REQUIRED)
+  add_test(NAME exporter_least_privilege
+    COMMAND ${PROPMON_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/least_privilege_test.py
+            $<TARGET_FILE:propmon-exporter> ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(exporter_least_privilege PROPERTIES TIMEOUT 180
+    SKIP_RETURN_CODE 77 LABELS "integration")
+endif()
