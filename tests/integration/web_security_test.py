@@ -441,6 +441,20 @@ def test_limits():
     for s in streams:
         s.close()
 
+    # The web config covers the stream and the REST API too: with users set
+    # (SIGHUP), both want credentials.
+    write("plain.yml", f"basic_auth_users:\n  ops: {bcrypt('pw')}\n")
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    for path in ["/api/v1/stream", "/api/v1/proplets", "/tasks/x/metrics"]:
+        status, _, _ = request(port, path)
+        check(status == 401, f"{path} without credentials: 401 ({status})")
+    status, _, _ = request(port, "/api/v1/proplets", headers=basic("ops", "pw"))
+    check(status == 200, f"/api/v1/proplets with credentials: 200 ({status})")
+    write("plain.yml", "http_server_config:\n  http2: false\n")
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+
     # Slow clients: 16 send a header byte a second; /metrics still answers.
     stop_slow = threading.Event()
 
