@@ -1540,7 +1540,11 @@ void DeclareFlags(FlagSet* flags) {
   flags->String("mqtt.shared-group", "",
                 "MQTT 5 shared subscription group: bridges with the same "
                 "group split the feed.");
-  flags->String("mqtt.client-id", "", "MQTT client id (default: random).");
+  flags->String("mqtt.client-id", "",
+                "MQTT client id (default: propmon-bridge-HOST-PORT).");
+  flags->String("mqtt.username", "",
+                "MQTT user name; the password comes from "
+                "PROPMON_MQTT_PASSWORD or mqtt.password_file.");
   flags->String("limits.queue-size", "",
                 "Messages buffered between the MQTT thread and the worker "
                 "(default 100000).");
@@ -1573,6 +1577,14 @@ StatusOr<BridgeConfig> ConfigFromFlags(const FlagSet& flags) {
   }
   if (flags.IsSet("mqtt.client-id")) {
     c.mqtt.client_id = flags.Get("mqtt.client-id");
+  }
+  if (flags.IsSet("mqtt.username")) {
+    c.mqtt.username = flags.Get("mqtt.username");
+  }
+  // The password from the environment (never on the command line, where
+  // every local user can read it).
+  if (const char* pw = std::getenv("PROPMON_MQTT_PASSWORD"); pw && *pw) {
+    c.mqtt.password = pw;
   }
   auto count = [&](const char* name, std::size_t* out) -> Status {
     if (!flags.IsSet(name)) return Status::Ok();

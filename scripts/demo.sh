@@ -68,7 +68,11 @@ wait_http() {  # wait_http URL NAME
 cat >"$run_dir/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
-persistence false
+# Persistent sessions survive a broker restart: the bridge's queued messages
+# are kept (docs/bridge.md, "No loss across restarts").
+persistence true
+persistence_location $run_dir/
+autosave_interval 60
 CONF
 start mosquitto /usr/sbin/mosquitto -c "$run_dir/mosquitto.conf"
 

@@ -32,3 +32,15 @@ if(TARGET propmon-exporter)
   set_tests_properties(exporter_least_privilege PROPERTIES TIMEOUT 180
     SKIP_RETURN_CODE 77 LABELS "integration")
 endif()
+
+# No silent loss across broker restarts with the shipped deploy/mosquitto
+# files and the bridge's default session: 10 restarts (two with SIGKILL)
+# while 20 tasks publish every second; every sample reaches the bridge or is
+# counted.
+if(TARGET propmon-bridge)
+  add_test(NAME broker_restarts
+    COMMAND ${PROPMON_PYTHON3_STACK} ${CMAKE_CURRENT_LIST_DIR}/broker_restart_test.py
+            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+  set_tests_properties(broker_restarts PROPERTIES TIMEOUT 300
+    LABELS "integration;timing")
+endif()

@@ -7,7 +7,15 @@ Grafana's dashboard provider path is where ./dashboards is mounted; the
 provisioned datasource URL, Prometheus's scrape and Alertmanager targets and
 Alertmanager's webhook URLs name compose services; the exporter's
 --path.procfs/--path.sysfs are mount targets of /proc and /sys; every file
-under rules/ that Prometheus loads is mounted.
+under rules/ that Prometheus loads is mounted; least privilege
+(docs/security.md): both daemons' images end as a non-root USER, the
+exporter drops ALL capabilities and adds back exactly the file capabilities
+its Dockerfile sets (SYS_PTRACE, DAC_READ_SEARCH), without
+no-new-privileges, the bridge drops ALL, adds none and sets
+no-new-privileges, both run on a read-only root; the exporter's MQTT user
+name is its domain and the broker's account (the ACL binds the domain to the
+user name); the bridge logs in as the read-only account propmon-bridge
+with mosquitto's key and a stable client id.
 
 Usage: check_compose.py DOCKER_COMPOSE_BIN REPO_ROOT
 Exits 0 when all hold, 1 with the reasons otherwise.
@@ -150,12 +158,95 @@ def main(argv):
     if not service_of(urlparse(burl).hostname):
         problems.append(f"propmon-bridge: --mqtt.url {burl!r} is not a compose service")
 
-    # Mosquitto: the ACL's publishing account is the exporter's client id.
+    # Mosquitto: an account publishes under the domain that is its name.
     acl = os.path.join(root, "deploy", "mosquitto", "acl")
-    users = re.findall(r"^user\s+(\S+)", open(acl, encoding="utf-8").read(), re.M)
-    cid = (exp.get("environment") or {}).get("PROPLET_CLIENT_ID")
-    if cid not in users:
-        problems.append(f"propmon-exporter: PROPLET_CLIENT_ID {cid!r} has no account in {acl} ({users})")
+    with open(acl, encoding="utf-8") as f:
+        rules = [l.split() for l in f if l.strip() and not l.lstrip().startswith("#")]
+    for want in (["pattern", "write", "m/%u/c/+/control/proplet/#"],
+                 ["pattern", "write", "m/%u/c/+/metrics/proplet"]):
+        if want not in rules:
+            problems.append(f"{acl}: no {' '.join(want)!r} (accounts publish under their domain)")
+    for r in rules:
+        access = r[1] if len(r) == 3 else "readwrite"  # `topic [access] TOPIC`
+        if r[0] in ("topic", "pattern") and access in ("write", "readwrite") \
+                and "%u" not in r[-1]:
+            problems.append(f"{acl}: {' '.join(r)!r} grants writes not bound to the user name")
+    env = exp.get("environment") or {}
+    menv = services.get("mosquitto", {}).get("environment") or {}
+    cid, dom = env.get("PROPLET_CLIENT_ID"), env.get("PROPLET_DOMAIN_ID")
+    if cid != dom:
+        problems.append(f"propmon-exporter: PROPLET_CLIENT_ID (its MQTT user name) {cid!r} is not "
+                        f"PROPLET_DOMAIN_ID {dom!r}: the ACL would drop every message")
+    if menv.get("PROPMON_MQTT_EXPORTER_USER") != cid:
+        problems.append(f"mosquitto: PROPMON_MQTT_EXPORTER_USER "
+                        f"{menv.get('PROPMON_MQTT_EXPORTER_USER')!r} is not the exporter's "
+                        f"user name {cid!r}")
+    if menv.get("PROPMON_MQTT_EXPORTER_KEY") != env.get("PROPLET_CLIENT_KEY"):
+        problems.append("mosquitto: PROPMON_MQTT_EXPORTER_KEY is not the exporter's "
+                        "PROPLET_CLIENT_KEY")
+    # The bridge logs in as the broker's read-only account (mosquitto drops
+    # queued messages of anonymous sessions restored after its restart).
+    benv = services.get("propmon-bridge", {}).get("environment") or {}
+    if "--mqtt.username=propmon-bridge" not in bcmd:
+        problems.append("propmon-bridge: not logged in as propmon-bridge (--mqtt.username)")
+    if not menv.get("PROPMON_MQTT_BRIDGE_KEY") or \
+            benv.get("PROPMON_MQTT_PASSWORD") != menv.get("PROPMON_MQTT_BRIDGE_KEY"):
+        problems.append("propmon-bridge: PROPMON_MQTT_PASSWORD is not mosquitto's "
+                        "PROPMON_MQTT_BRIDGE_KEY")
+    if not any(r[:2] == ["user", "propmon-bridge"] for r in rules):
+        problems.append(f"{acl}: no account propmon-bridge for the bridge")
+    if not any(c.startswith("--mqtt.client-id=") for c in bcmd):
+        problems.append("propmon-bridge: no stable --mqtt.client-id (a container's host "
+                        "name changes when it is re-created)")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", str(cid)):
+        problems.append(f"propmon-exporter: account name {cid!r} is not [A-Za-z0-9._-]+ (start.sh)")
+
+    # Least privilege: users, capabilities, no-new-privileges, read-only root.
+    def caps(lst):
+        return {c.upper().removeprefix("CAP_") for c in lst or []}
+
+    def final_stage(dockerfile):
+        with open(dockerfile, encoding="utf-8") as f:
+            lines = [l for l in f if not l.lstrip().startswith("#")]
+        text = re.sub(r"\\\n", " ", "".join(lines))
+        stage = re.split(r"(?im)^FROM\s", text)[-1]
+        users = re.findall(r"(?im)^USER\s+(\S+)", stage)
+        setcap = re.findall(r"\bsetcap\s+(\S+)\s", stage)  # the capability texts
+        return (users[-1] if users else None), setcap
+
+    for name, svc in services.items():
+        build = svc.get("build")
+        if name not in ("propmon-exporter", "propmon-bridge") or not isinstance(build, dict):
+            continue
+        user, setcap = final_stage(os.path.join(build.get("context", root), build["dockerfile"]))
+        if user is None or user.split(":")[0] in ("root", "0"):
+            problems.append(f"{name}: the image's final USER is {user!r}, want a non-root user")
+        if str(svc.get("user", "")).split(":")[0] in ("root", "0"):
+            problems.append(f"{name}: compose overrides the image's user with {svc['user']!r}")
+        if "ALL" not in caps(svc.get("cap_drop")):
+            problems.append(f"{name}: cap_drop lacks ALL")
+        if svc.get("read_only") is not True:
+            problems.append(f"{name}: read_only: true is missing")
+        nnp = any(o.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true")
+                  for o in svc.get("security_opt") or [])
+        if name == "propmon-bridge":
+            if caps(svc.get("cap_add")):
+                problems.append(f"{name}: cap_add {svc['cap_add']}, want none")
+            if not nnp:
+                problems.append(f"{name}: security_opt lacks no-new-privileges:true")
+            continue
+        want = {"SYS_PTRACE", "DAC_READ_SEARCH"}
+        if caps(svc.get("cap_add")) != want:
+            problems.append(f"{name}: cap_add {svc.get('cap_add')}, want exactly {sorted(want)}")
+        file_caps = {c.upper().removeprefix("CAP_") for f in setcap
+                     for c in re.split(r"[=+]", f)[0].split(",") if c}
+        if not any(f.endswith("=ep") or f.endswith("+ep") for f in setcap) \
+                or file_caps != caps(svc.get("cap_add")):
+            problems.append(f"{name}: the image's setcap {setcap} does not give exactly "
+                            f"cap_add's {sorted(caps(svc.get('cap_add')))} with =ep")
+        if nnp:
+            problems.append(f"{name}: no-new-privileges would leave it without its file "
+                            "capabilities on Docker without moby/moby#45511 (see compose.yaml)")
 
     for p in problems:
         print(p)
