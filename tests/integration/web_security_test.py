@@ -231,6 +231,17 @@ def test_reload_certificate(p, port):
     with open(os.path.join(tmp, "server.crt")) as f:
         new_pem = f.read()
     check(got.strip() == new_pem.strip(), "the new certificate is the file's")
+    # And at once on SIGHUP (no wait for the once-a-second check).
+    make_cert("server3", "ca", "DNS:localhost,IP:127.0.0.1")
+    for ext in ("crt", "key"):
+        os.replace(os.path.join(tmp, "server3." + ext),
+                   os.path.join(tmp, "server." + ext))
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    with open(os.path.join(tmp, "server.crt")) as f:
+        newest = f.read()
+    check(peer_pem(port).strip() == newest.strip(),
+          "SIGHUP: the next handshake uses the new certificate")
 
 
 def test_mtls():
