@@ -558,6 +558,10 @@ void Bridge::AppendSelfMetrics(std::string* out) const {
   AppendGauge(out, "propmon_bridge_mqtt_reconnects_total",
               "Connections to the broker established after the first.",
               static_cast<double>(ms.reconnects_total), "counter");
+  AppendGauge(out, "propmon_bridge_mqtt_session_resets_total",
+              "Resumed sessions the broker dropped three times in a row "
+              "before acknowledging anything, given up for a clean one.",
+              static_cast<double>(ms.session_resets_total), "counter");
   AppendGauge(out, "propmon_bridge_message_processing_seconds_total",
               "Time the worker spent processing messages.",
               static_cast<double>(processing_ns_.load()) / 1e9, "counter");

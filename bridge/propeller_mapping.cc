@@ -382,13 +382,11 @@ PropellerMapping::TaskEntity* PropellerMapping::ApplyTaskMetrics(
   if (d.timestamp_source == payload::TimestampSource::kRfc3339 ||
       d.timestamp_source == payload::TimestampSource::kSystemTime) {
     SampleGapTracker::Result r = t.gaps.Observe(m.timestamp);
-    // A create since the last sample: the proplet restarted, not a loss.
-    bool restarted = pe->created_wall > t.last_sample_wall;
     // Every (domain, channel) with timestamped samples has its counters,
-    // from 0.
-    CountGap(t, restarted ? 0 : r.missed, r.duplicate ? 1 : 0);
+    // from 0. (A task restart resets the tracker above; a proplet's create
+    // is no sign of a restart: publishers send it on every reconnect.)
+    CountGap(t, r.missed, r.duplicate ? 1 : 0);
   }
-  t.last_sample_wall = receive_time;
   SeeProplet(w, pe, receive_time, receive_mono);
   WriteUp(w, pe);
   return &t;
@@ -497,7 +495,6 @@ void PropellerMapping::ApplyCreate(SeriesStore::Writer& w,
   }
   p->info_values = std::move(values);
   p->has_info = true;
-  p->created_wall = std::max(p->created_wall, receive_time);
   // The manager marks a proplet alive when it announces itself.
   p->has_alive = true;
   p->last_alive_mono = std::max(p->last_alive_mono, receive_mono);

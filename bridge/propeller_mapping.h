@@ -111,7 +111,7 @@ class PropellerMapping {
   // task_metrics (bridge/sample_gaps.h), and QoS 1 redeliveries, per domain
   // and channel. Only payload timestamps count (RFC 3339 or Rust's
   // SystemTime form), never receive times, and a gap across a task restart
-  // or a proplet's create (it restarted) is not a loss.
+  // (a new start time) is not a loss.
   struct SampleGapCount {
     std::string domain, channel;
     double missed = 0;
@@ -176,7 +176,6 @@ class PropellerMapping {
     std::string domain, channel, task_id, proplet_id;
     Interval interval;
     SampleGapTracker gaps;
-    double last_sample_wall = 0;  // receive time of the last task_metrics
     double ttl = 0;
     bool ended = false;
     double ended_mono = 0;
@@ -197,7 +196,6 @@ class PropellerMapping {
     double last_alive_mono = 0;
     double last_alive_wall = 0;
     bool has_alive = false;
-    double created_wall = 0;  // receive time of the last create; 0: none
     Interval alive_interval;
     Interval metrics_interval;
     double completed = 0;

@@ -747,6 +747,7 @@ class MqttClient::Impl {
     s.failed_total = failed_total_.load();
     s.dropped_total = dropped_total_.load();
     s.reconnects_total = reconnects_total_.load();
+    s.session_resets_total = session_resets_total_.load();
     s.connect_failures_total = connect_failures_total_.load();
     s.received_total = received_total_.load();
     s.unmatched_total = unmatched_total_.load();
@@ -810,17 +811,17 @@ class MqttClient::Impl {
   // dangling. No TLS error handler either: 1.2 registers the address of a
   // temporary copy as its context, which Paho C calls after it is gone
   // (without one, Paho C prints OpenSSL's reason to stderr itself).
-  void FillConnectOptions(mqtt::connect_options& o) const {
+  void FillConnectOptions(mqtt::connect_options& o, bool clean) const {
     o.set_mqtt_version(options_.mqtt_version == 5 ? MQTTVERSION_5
                                                   : MQTTVERSION_3_1_1);
     if (options_.mqtt_version == 5) {
-      o.set_clean_start(options_.clean_start);
+      o.set_clean_start(clean);
       o.set_properties(mqtt::properties{
           {mqtt::property::SESSION_EXPIRY_INTERVAL,
            static_cast<std::int32_t>(
                options_.clean_start ? 0u : options_.session_expiry_seconds)}});
     } else {
-      o.set_clean_session(options_.clean_start);
+      o.set_clean_session(clean);
     }
     o.set_keep_alive_interval(options_.keepalive_seconds);
     o.set_connect_timeout(options_.connect_timeout_seconds);
@@ -911,10 +912,12 @@ class MqttClient::Impl {
     }
     connect_deadline_ =
         MonotonicSeconds() + options_.connect_timeout_seconds + 5;
+    const bool clean = options_.clean_start || force_clean_;
+    connecting_clean_ = clean;
     lk.unlock();
     std::optional<PahoError> err = CallPaho([&] {
       mqtt::connect_options opts;
-      FillConnectOptions(opts);
+      FillConnectOptions(opts, clean);
       client_->connect(opts, ContextOf(gen), connect_listener_);
     });
     lk.lock();
@@ -1058,9 +1061,36 @@ class MqttClient::Impl {
       subs_to_send_.clear();
       consecutive_failures_ = 0;
       next_attempt_ = MonotonicSeconds() + BackoffLocked();
-      if (options_.clean_start) {
+      if (connecting_clean_) {
         // Paho forgets a clean session's in-flight messages: take them back.
         RequeueAllInflightLocked();
+      }
+      // A resumed session the broker drops at once, again and again, without
+      // acknowledging anything (mosquitto 2.0 after a SIGKILL has been seen
+      // to refuse the messages Paho resends: "malformed packet") would hold
+      // every message forever. After three, the next connect is clean:
+      // Paho's session state goes, and its unacknowledged messages come
+      // back to our buffer and are sent again (duplicates are possible,
+      // loss is not).
+      // Only a session that held unacknowledged messages counts: a
+      // subscriber's (or an idle publisher's) short sessions are just a
+      // flapping broker, and a clean start would throw its queue away.
+      if (!connecting_clean_ && !inflight_.empty() &&
+          MonotonicSeconds() - connected_at_ < kShortSessionSeconds &&
+          published_total_.load() == published_at_connect_) {
+        if (++short_sessions_ >= kShortSessionsBeforeReset) {
+          short_sessions_ = 0;
+          force_clean_ = true;
+          ++session_resets_total_;
+          PM_LOG(kWarn) << "mqtt: " << options_.url
+                        << " dropped the resumed session "
+                        << kShortSessionsBeforeReset
+                        << " times without acknowledging anything; the next "
+                           "connection starts a clean session and resends "
+                           "what was unacknowledged";
+        }
+      } else {
+        short_sessions_ = 0;
       }
       std::string why = cause.empty() ? "connection closed" : cause;
       if (server_disconnect_reason_ != 0) {
@@ -1144,11 +1174,14 @@ class MqttClient::Impl {
     ever_connected_ = true;
     consecutive_failures_ = 0;
     publish_pause_until_ = 0;
-    if (options_.clean_start || !session_present) {
+    connected_at_ = MonotonicSeconds();
+    published_at_connect_ = published_total_.load();
+    if (connecting_clean_ || !session_present) {
       // Paho discarded its session state (and with it the unacknowledged
       // messages) on this connect: send them again ourselves.
       RequeueAllInflightLocked();
     }
+    force_clean_ = false;
     pending_subs_.clear();
     confirmed_subs_.clear();
     subs_to_send_.clear();
@@ -1358,6 +1391,15 @@ class MqttClient::Impl {
   std::deque<Pending> buffer_;      // By seq, oldest first.
   std::size_t buffered_bytes_ = 0;  // bytes() of buffer_
   std::map<std::string, std::uint64_t> dropped_by_topic_;
+  // Session recovery (OnConnectionLost): short resumed sessions in a row.
+  static constexpr double kShortSessionSeconds = 5;
+  static constexpr int kShortSessionsBeforeReset = 3;
+  bool connecting_clean_ = false;  // the current/last connect was clean
+  bool force_clean_ = false;       // the next connect starts clean
+  int short_sessions_ = 0;
+  double connected_at_ = 0;
+  std::uint64_t published_at_connect_ = 0;
+  std::atomic<std::uint64_t> session_resets_total_{0};
   std::map<std::uint64_t, Pending> inflight_;  // Action id -> message.
   std::vector<Subscription> subs_;
   std::deque<size_t> subs_to_send_;

@@ -136,6 +136,9 @@ struct MqttStats {
   std::uint64_t buffered_bytes = 0;  // Bytes of the messages in our buffer.
   // Connections established after the first one.
   std::uint64_t reconnects_total = 0;
+  // Resumed sessions given up for a clean one because the broker dropped
+  // them three times in a row before acknowledging anything.
+  std::uint64_t session_resets_total = 0;
   std::uint64_t connect_failures_total = 0;
   std::uint64_t received_total = 0;        // Messages that arrived.
   std::uint64_t unmatched_total = 0;       // Arrived, matched no handler.

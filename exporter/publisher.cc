@@ -742,6 +742,10 @@ std::vector<prometheus::MetricFamily> Publisher::Collect() const {
   one("propmon_exporter_mqtt_reconnects_total",
       "Connections to the broker established after the first one.",
       MetricType::Counter, static_cast<double>(s.reconnects_total));
+  one("propmon_exporter_mqtt_session_resets_total",
+      "Resumed sessions the broker dropped three times in a row before "
+      "acknowledging anything, given up for a clean one.",
+      MetricType::Counter, static_cast<double>(s.session_resets_total));
   return out;
 }
 

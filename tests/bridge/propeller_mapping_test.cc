@@ -278,7 +278,7 @@ std::string TaskPayload(const std::string& task, const std::string& proplet,
 
 // Lost samples are counted from the proplet's own timestamps: 10 samples
 // a second apart with samples 5 and 6 never delivered give 2 missed; one
-// delivered twice is a duplicate; a restart (create) across a gap is not a
+// delivered twice is a duplicate; a task restart across a gap is not a
 // loss; receive-time timestamps never count.
 TEST_F(PropellerMappingTest, CountsMissedAndDuplicateSamples) {
   auto gaps = [&] {
@@ -296,18 +296,24 @@ TEST_F(PropellerMappingTest, CountsMissedAndDuplicateSamples) {
   EXPECT_EQ(gaps().channel, "chan-1");
   EXPECT_EQ(gaps().missed, 2);
   EXPECT_EQ(gaps().duplicates, 1);
-  // The proplet restarts (create) and the task comes back 30 s later.
+  // The task restarts (a new start time) 30 s later: not a loss.
   clock_.Advance(30);
-  Feed(kCreate, R"({"proplet_id":"p","namespace":"n","metadata":{}})");
-  Feed(kTaskMetrics, TaskPayload("t", "p", 39, t0 + 39));
+  Feed(kTaskMetrics, TaskPayload("t", "p", 1, t0 + 39));
   EXPECT_EQ(gaps().missed, 2);
+  // A proplet's create (sent again on every reconnect) excuses nothing.
+  Feed(kCreate, R"({"proplet_id":"p","namespace":"n","metadata":{}})");
+  for (int i = 40; i < 44; ++i) {
+    Feed(kTaskMetrics, TaskPayload("t", "p", i - 38, t0 + i));
+  }
+  Feed(kTaskMetrics, TaskPayload("t", "p", 9, t0 + 47));
+  EXPECT_EQ(gaps().missed, 5);  // 44, 45, 46 never came
   // Without a usable timestamp the receive time is used: never counted.
   for (int i = 0; i < 6; ++i) {
     clock_.Advance(i == 4 ? 5 : 1);
     Feed(kTaskMetrics,
          R"({"task_id":"u","proplet_id":"p","metrics":{"cpu_percent":1}})");
   }
-  EXPECT_EQ(gaps().missed, 2);
+  EXPECT_EQ(gaps().missed, 5);
 }
 
 TEST_F(PropellerMappingTest, TaskExpiresAfterThreeObservedIntervals) {

@@ -224,6 +224,16 @@ class TcpProxy {
     std::lock_guard lk(mu_);
     return swallowed_;
   }
+  // Each connection is closed 100 ms after the broker's first bytes (the
+  // CONNACK) reach the client, and nothing the client sends after its
+  // CONNECT is forwarded: the client sees a session that starts and ends
+  // before anything it sends again is acknowledged.
+  void SetCutAfterConnack(bool on) { cut_after_connack_ = on; }
+  // The connect flags byte of every CONNECT seen (bit 1: clean session).
+  std::vector<int> ConnectFlags() {
+    std::lock_guard lk(mu_);
+    return connect_flags_;
+  }
   // Closes every open connection; returns once done.
   void CutAll() {
     const int target = ++cut_requested_;
@@ -234,7 +244,14 @@ class TcpProxy {
   struct Pair {
     int client;
     int server;
+    double cut_at = 0;  // SetCutAfterConnack: when to close; 0 = not set
   };
+
+  static double NowSeconds() {
+    return std::chrono::duration<double>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   static int ConnectTo(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -271,6 +288,13 @@ class TcpProxy {
         pairs_.clear();
         cut_done_ = target;
       }
+      for (size_t pi = pairs_.size(); pi-- > 0;) {
+        if (pairs_[pi].cut_at > 0 && NowSeconds() >= pairs_[pi].cut_at) {
+          close(pairs_[pi].client);
+          close(pairs_[pi].server);
+          pairs_.erase(pairs_.begin() + static_cast<long>(pi));
+        }
+      }
       std::vector<pollfd> fds;
       fds.push_back({listen_fd_, POLLIN, 0});
       for (const Pair& p : pairs_) {
@@ -285,7 +309,7 @@ class TcpProxy {
           if (s < 0) {
             close(c);
           } else {
-            pairs_.push_back({c, s});
+            pairs_.push_back({c, s, 0});
           }
         }
       }
@@ -300,6 +324,18 @@ class TcpProxy {
             dead.push_back(pi);
             break;
           }
+          if (side == 0 && static_cast<unsigned char>(buf[0]) == 0x10 &&
+              r > 2) {
+            // CONNECT: fixed header, remaining length (varint), "MQTT"
+            // (2 + 4 bytes), level, then the flags.
+            size_t at = 1;
+            while (at < static_cast<size_t>(r) && (buf[at] & 0x80)) ++at;
+            at += 1 + 6 + 1;
+            if (at < static_cast<size_t>(r)) {
+              std::lock_guard lk(mu_);
+              connect_flags_.push_back(static_cast<unsigned char>(buf[at]));
+            }
+          }
           if (swallowing_) {
             if (side == 0) {
               std::lock_guard lk(mu_);
@@ -308,9 +344,15 @@ class TcpProxy {
             continue;
           }
           const int to = side == 0 ? pairs_[pi].server : pairs_[pi].client;
+          if (cut_after_connack_ && side == 0 && pairs_[pi].cut_at > 0) {
+            continue;  // after the CONNECT: nothing reaches the broker
+          }
           if (!WriteAll(to, buf, static_cast<size_t>(r))) {
             dead.push_back(pi);
             break;
+          }
+          if (cut_after_connack_ && side == 1 && pairs_[pi].cut_at == 0) {
+            pairs_[pi].cut_at = NowSeconds() + 0.1;
           }
         }
       }
@@ -328,6 +370,8 @@ class TcpProxy {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> cut_after_connack_{false};
+  std::vector<int> connect_flags_;
   std::atomic<bool> refusing_{false};
   std::atomic<bool> swallowing_{false};
   std::atomic<int> cut_requested_{0};
