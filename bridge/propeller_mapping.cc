@@ -385,15 +385,17 @@ PropellerMapping::TaskEntity* PropellerMapping::ApplyTaskMetrics(
     // Every (domain, channel) with timestamped samples has its counters,
     // from 0. (A task restart resets the tracker above; a proplet's create
     // is no sign of a restart: publishers send it on every reconnect.)
-    CountGap(t, r.missed, r.duplicate ? 1 : 0);
+    if (t.gap_count == nullptr) t.gap_count = GapCountFor(t);
+    t.gap_count->missed += r.missed;
+    t.gap_count->duplicates += r.duplicate ? 1 : 0;
   }
   SeeProplet(w, pe, receive_time, receive_mono);
   WriteUp(w, pe);
   return &t;
 }
 
-void PropellerMapping::CountGap(const TaskEntity& t, double missed,
-                                double duplicates) {
+PropellerMapping::SampleGapCount* PropellerMapping::GapCountFor(
+    const TaskEntity& t) {
   key_.clear();
   key_.append(t.domain).push_back('\0');
   key_.append(t.channel);
@@ -409,8 +411,7 @@ void PropellerMapping::CountGap(const TaskEntity& t, double missed,
       it->second.channel = t.channel;
     }
   }
-  it->second.missed += missed;
-  it->second.duplicates += duplicates;
+  return &it->second;
 }
 
 std::vector<PropellerMapping::SampleGapCount> PropellerMapping::SampleGaps()

@@ -176,6 +176,7 @@ class PropellerMapping {
     std::string domain, channel, task_id, proplet_id;
     Interval interval;
     SampleGapTracker gaps;
+    SampleGapCount* gap_count = nullptr;  // in gap_counts_, set on first use
     double ttl = 0;
     bool ended = false;
     double ended_mono = 0;
@@ -270,7 +271,9 @@ class PropellerMapping {
   // (domain, channel) -> counts; at most kMaxGapKeys keys, then ("", "").
   static constexpr std::size_t kMaxGapKeys = 10000;
   std::unordered_map<std::string, SampleGapCount> gap_counts_;
-  void CountGap(const TaskEntity& t, double missed, double duplicates);
+  // The counts of the task's (domain, channel); entries are never erased,
+  // so the pointer stays valid (unordered_map keeps element addresses).
+  SampleGapCount* GapCountFor(const TaskEntity& t);
   bool refused_ = false;                   // set by Put during one Apply
   Explanation* why_ = nullptr;             // set during one Apply
   std::vector<std::string> family_names_;  // by FamilyId
