@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <iostream>
+#include <thread>
 
 #include "bridge/check.h"
 #include "bridge/manager_json.h"
@@ -232,9 +233,12 @@ Status Bridge::Start(bool connect_mqtt) {
 
 void Bridge::Stop() {
   if (!started_.load()) return;
-  if (mqtt_) mqtt_->Stop(std::chrono::milliseconds(500));
+  // CivetWeb's mg_stop can take up to 2 s (its listener polls in 2 s
+  // quanta): it runs beside the MQTT disconnect, so SIGTERM exits within 5 s.
   hub_.Shutdown();
-  http_.Stop();
+  std::thread http_stop([this] { http_.Stop(); });
+  if (mqtt_) mqtt_->Stop(std::chrono::milliseconds(500));
+  http_stop.join();
   stop_ = true;
   queue_.Close();
   if (worker_.joinable()) worker_.join();

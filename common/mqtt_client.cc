@@ -647,7 +647,7 @@ class MqttClient::Impl {
     if (worker_.joinable()) worker_.join();
     if (was_connected) {
       std::optional<PahoError> err = CallPaho(
-          [&] { client_->disconnect(500)->wait_for(std::chrono::seconds(2)); });
+          [&] { client_->disconnect(500)->wait_for(std::chrono::seconds(1)); });
       if (err) {
         PM_LOG(kWarn) << "mqtt: disconnect from " << options_.url
                       << " failed: " << err->message;
@@ -664,6 +664,17 @@ class MqttClient::Impl {
     connected_ = false;
     subscribed_ = false;
     DropRemainingLocked();
+  }
+
+  void ConnectNow() {
+    {
+      std::lock_guard lk(mu_);
+      if (!started_ || stop_requested_ || state_ != State::kDisconnected) {
+        return;
+      }
+      next_attempt_ = 0;
+    }
+    cv_.notify_all();
   }
 
   Status Publish(std::string_view topic, std::string_view payload, int qos,
@@ -1468,6 +1479,8 @@ bool MqttClient::SetConnectionLostHandler(ConnectionLostHandler handler) {
 Status MqttClient::Start() { return impl_->Start(); }
 
 void MqttClient::Stop(std::chrono::milliseconds drain) { impl_->Stop(drain); }
+
+void MqttClient::ConnectNow() { impl_->ConnectNow(); }
 
 Status MqttClient::Publish(std::string_view topic, std::string_view payload,
                            int qos, bool retain) {

@@ -189,6 +189,11 @@ class MqttClient {
   // still unsent are counted in dropped_total. Idempotent.
   void Stop(std::chrono::milliseconds drain = std::chrono::seconds(2));
 
+  // While disconnected and waiting out the reconnect backoff, makes the next
+  // connect attempt now (e.g. at shutdown, to publish what the buffer holds
+  // before Stop()); does nothing otherwise.
+  void ConnectNow();
+
   // Queues a message; never blocks on the network. Usable before Start().
   // Errors (also counted in failed_total): InvalidArgument for a bad topic
   // or QoS, Unavailable after Stop().

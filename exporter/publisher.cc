@@ -505,9 +505,12 @@ void Publisher::Stop(std::chrono::milliseconds drain) {
   // MqttClient::Stop drains only while connected: give a connection that is
   // still being made (a short `run` task) the same time to come up.
   const auto deadline = std::chrono::steady_clock::now() + drain;
-  while (std::chrono::steady_clock::now() < deadline) {
+  // Not after the reconnect backoff (which may be 30 s by now): an attempt
+  // every 250 ms while the window lasts.
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
     MqttStats s = client_->stats();
     if (s.connected || s.buffered + s.inflight == 0) break;
+    if (i % 12 == 0) client_->ConnectNow();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -73,6 +73,9 @@ allow_anonymous true
 persistence true
 persistence_location $run_dir/
 autosave_interval 60
+# As deploy/mosquitto/mosquitto.conf: hold up to 100000 messages for the
+# bridge while it restarts, not mosquitto's default 1000.
+max_queued_messages 100000
 CONF
 start mosquitto /usr/sbin/mosquitto -c "$run_dir/mosquitto.conf"
 

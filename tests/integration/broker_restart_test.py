@@ -20,181 +20,33 @@ Checks, by task and sample timestamp:
   4. nothing the exporter dropped is uncounted: the exporter's own
      propmon_exporter_mqtt_dropped_total is 0 (its buffer held everything).
 Usage: broker_restart_test.py BUILD_DIR SOURCE_DIR"""
-import json
 import os
-import re
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from datetime import datetime
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Stack  # noqa: E402
 
 build, src = sys.argv[1], sys.argv[2]
-deploy = os.path.join(src, "deploy", "mosquitto")
-tmp = tempfile.mkdtemp(prefix="propmon-restart-")
-os.chmod(tmp, 0o755)  # mosquitto may drop privileges to its own user
-procs = []
 TASKS = 20
 RESTARTS = 10
 KILL_AT = {3, 7}  # restarts done with SIGKILL
-DOMAIN, CHANNEL, KEY = "propmon", "restart", "restart-test-key"
-
-
-def fail(msg):
-    print("FAIL " + msg, flush=True)
-    for name in ("mosquitto", "bridge", "exporter"):
-        path = os.path.join(tmp, name + ".log")
-        if os.path.exists(path):
-            print(f"--- {name}.log (tail)")
-            with open(path, errors="replace") as f:
-                print("".join(f.readlines()[-30:]))
-    cleanup()
-    sys.exit(1)
-
-
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return r.read().decode()
-
-
-def post(url, body):
-    req = urllib.request.Request(url, data=body.encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status
-
-
-def wait_until(fn, what, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if fn():
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    fail(what)
-
-
-def metric(port, name):
-    text = get(f"http://127.0.0.1:{port}/metrics")
-    total = 0.0
-    found = False
-    for m in re.finditer(r"^" + re.escape(name) + r"(\{[^}]*\})? (\S+)$", text,
-                         re.M):
-        total += float(m.group(2))
-        found = True
-    return total if found else None
-
-
-def ts(text):
-    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp(), 3)
-
-
-# The shipped broker config, with its container paths mapped into tmp.
-mqtt_port = free_port()
-with open(os.path.join(deploy, "mosquitto.conf")) as f:
-    conf = f.read()
-data_dir = os.path.join(tmp, "data")
-os.makedirs(data_dir)
-os.chmod(data_dir, 0o777)
-for old, new in (("listener 1883\n", f"listener {mqtt_port} 127.0.0.1\n"),
-                 ("/mosquitto/data/passwd", os.path.join(tmp, "passwd")),
-                 ("/mosquitto/config/acl", os.path.join(tmp, "acl")),
-                 ("persistence_location /mosquitto/data/",
-                  f"persistence_location {data_dir}/")):
-    if old not in conf:
-        fail(f"deploy/mosquitto/mosquitto.conf: expected {old.strip()!r}")
-    conf = conf.replace(old, new)
-if not re.search(r"^persistence true$", conf, re.M):
-    fail("deploy/mosquitto/mosquitto.conf does not keep persistence on")
-if os.environ.get("PROPMON_TEST_MQTT_DEBUG"):
-    conf += "log_type all\n"
-with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
-    f.write(conf)
-shutil.copy(os.path.join(deploy, "acl"), os.path.join(tmp, "acl"))
-os.chmod(os.path.join(tmp, "acl"), 0o644)
-BRIDGE_KEY = "restart-bridge-key"
-broker_env = dict(os.environ, PROPMON_MQTT_EXPORTER_KEY=KEY,
-                  PROPMON_MQTT_EXPORTER_USER=DOMAIN,
-                  PROPMON_MQTT_BRIDGE_KEY=BRIDGE_KEY,
-                  PROPMON_MOSQUITTO_PASSWD=os.path.join(tmp, "passwd"),
-                  PROPMON_MOSQUITTO_CONF=os.path.join(tmp, "mosquitto.conf"))
-broker_log = open(os.path.join(tmp, "mosquitto.log"), "a")
-broker = None
-
-
-def start_broker():
-    global broker
-    broker = subprocess.Popen(["sh", os.path.join(deploy, "start.sh")],
-                              env=broker_env, stdout=broker_log,
-                              stderr=subprocess.STDOUT)
-    procs.append(broker)
-
-    def up():
-        with socket.create_connection(("127.0.0.1", mqtt_port), timeout=1):
-            return True
-    wait_until(up, "mosquitto did not start")
+CHANNEL = "restart"
+st = Stack(build, src, "restart")
 
 
 def main():
-    start_broker()
-    bridge_port = free_port()
-    log = open(os.path.join(tmp, "bridge.log"), "w")
-    # The bridge's defaults, but for the addresses, logged in as compose.yaml
-    # does it (the broker's read-only account).
-    procs.append(subprocess.Popen(
-        [os.path.join(build, "bridge", "propmon-bridge"),
-         f"--web.listen-address=127.0.0.1:{bridge_port}",
-         f"--mqtt.url=tcp://127.0.0.1:{mqtt_port}",
-         "--mqtt.username=propmon-bridge"],
-        env=dict(os.environ, PROPMON_MQTT_PASSWORD=BRIDGE_KEY),
-        stdout=log, stderr=subprocess.STDOUT))
-    wait_until(lambda: get(f"http://127.0.0.1:{bridge_port}/-/ready"),
-               "the bridge did not subscribe")
-
-    exp_port = free_port()
-    cfg = os.path.join(tmp, "exporter.yml")
-    with open(cfg, "w") as f:
-        f.write(f"proplet_id: restart-proplet\nmqtt:\n"
-                f"  url: tcp://127.0.0.1:{mqtt_port}\n"
-                f"  username: {DOMAIN}\n  password: {KEY}\n"
-                f"  client_id: {DOMAIN}\n"
-                f"  domain_id: {DOMAIN}\n  channel_id: {CHANNEL}\n")
-    log = open(os.path.join(tmp, "exporter.log"), "w")
-    procs.append(subprocess.Popen(
-        [os.path.join(build, "exporter", "propmon-exporter"),
-         f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{exp_port}"],
-        stdout=log, stderr=subprocess.STDOUT))
-    wait_until(lambda: get(f"http://127.0.0.1:{exp_port}/-/ready"),
-               "the exporter did not start")
+    st.start_broker()
+    st.start_bridge()
+    st.start_exporter(CHANNEL)
     sleepers = []
     for i in range(TASKS):
-        p = subprocess.Popen(["sleep", "600"])
-        procs.append(p)
+        p = st.spawn(["sleep", "600"])
         sleepers.append(p)
-        post(f"http://127.0.0.1:{exp_port}/api/v1/tasks",
-             json.dumps({"id": f"r{i:02d}", "name": "sleeper", "pid": p.pid,
-                         "monitoringProfile": "intensive"}))
-    wait_until(lambda: metric(exp_port, "propmon_exporter_mqtt_connected") == 1,
-               "the exporter did not connect to the broker")
+        st.register(f"r{i:02d}", p.pid)
+    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
+                  "the exporter did not connect to the broker")
     time.sleep(3)
 
     # Restarts. Samples taken from kill_from on may be lost (and must then be
@@ -205,10 +57,9 @@ def main():
         sig = signal.SIGKILL if n in KILL_AT else signal.SIGTERM
         if sig == signal.SIGKILL and kill_from is None:
             kill_from = time.time() - 2
-        broker.send_signal(sig)
-        broker.wait(timeout=20)
+        st.stop_broker(sig)
         time.sleep(1.5)
-        start_broker()
+        st.start_broker()
         print(f"restart {n + 1}: {'SIGKILL' if sig == signal.SIGKILL else 'SIGTERM'}",
               flush=True)
     time.sleep(4)
@@ -219,8 +70,9 @@ def main():
     for p in sleepers:
         p.terminate()
     # The exporter drains its buffer; the bridge catches up.
-    wait_until(lambda: metric(exp_port, "propmon_exporter_mqtt_buffered_messages") == 0,
-               "the exporter's buffer did not drain", timeout=60)
+    st.wait_until(
+        lambda: st.metric("exporter", "propmon_exporter_mqtt_buffered_messages") == 0,
+        "the exporter's buffer did not drain", timeout=60)
     time.sleep(3)
 
     missing_before_kill = []
@@ -229,13 +81,9 @@ def main():
     exported = 0
     for i in range(TASKS):
         tid = f"r{i:02d}"
-        page = json.loads(get(f"http://127.0.0.1:{exp_port}/api/v1/tasks/{tid}/metrics?offset=0&limit=1000"))
-        sent = [ts(m["timestamp"]) for m in page["metrics"]]
-        sent = [t for t in sent if t < ended_at - 0.5]
+        sent = [t for t in st.exporter_samples(tid) if t < ended_at - 0.5]
         exported += len(sent)
-        page = json.loads(get(f"http://127.0.0.1:{bridge_port}/tasks/{tid}/metrics?offset=0&limit=1000"))
-        got = [ts(m["timestamp"]) for m in page["metrics"]]
-        got_set = set(got)
+        got_set = set(st.bridge_samples(tid))
         for t in sent:
             if t in got_set:
                 continue
@@ -244,9 +92,9 @@ def main():
                 missing_examples.append((tid, t, len(sent), sent.index(t)))
             else:
                 missing_before_kill.append((tid, t))
-    missed = metric(bridge_port, "propmon_bridge_samples_missed_total") or 0
-    dups = metric(bridge_port, "propmon_bridge_samples_duplicate_total")
-    dropped = metric(exp_port, "propmon_exporter_mqtt_dropped_total")
+    missed = st.metric("bridge", "propmon_bridge_samples_missed_total") or 0
+    dups = st.metric("bridge", "propmon_bridge_samples_duplicate_total")
+    dropped = st.metric("exporter", "propmon_exporter_mqtt_dropped_total")
     print(f"exported {exported} samples of {TASKS} tasks over {RESTARTS} broker "
           f"restarts; missing at the bridge: {len(missing_before_kill)} before "
           f"the first SIGKILL, {missing_after} after; counted missed {missed:.0f}, "
@@ -270,9 +118,8 @@ def main():
         print(f"FAIL the exporter dropped {dropped} messages")
         ok = False
     if not ok:
-        fail("see above")
-    cleanup()
-    shutil.rmtree(tmp, ignore_errors=True)
+        st.fail("see above")
+    st.finish()
     print("broker restarts: no silent loss")
     return 0
 
@@ -281,4 +128,4 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     finally:
-        cleanup()
+        st.cleanup()

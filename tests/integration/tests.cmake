@@ -44,3 +44,21 @@ if(TARGET propmon-bridge)
   set_tests_properties(broker_restarts PROPERTIES TIMEOUT 300
     LABELS "integration;timing")
 endif()
+
+# Faults of the daemons themselves on the shipped files (daemon_faults_test.py):
+# the bridge killed and restarted (the broker's backlog arrives), the
+# exporter stopped while its buffer holds messages (published or counted),
+# SIGTERM under full load (exit within 5 s), a fork-and-exit churn (no error
+# but process_vanished, no counter decreasing).
+if(TARGET propmon-bridge)
+  foreach(scenario bridge_kill exporter_sigterm shutdown_load fork_churn)
+    add_test(NAME daemon_faults_${scenario}
+      COMMAND ${PROPMON_PYTHON3_STACK} ${CMAKE_CURRENT_LIST_DIR}/daemon_faults_test.py
+              ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${scenario})
+    set_tests_properties(daemon_faults_${scenario} PROPERTIES TIMEOUT 240
+      LABELS "integration")
+  endforeach()
+  # Exit within 5 s is a bound on wall time.
+  set_tests_properties(daemon_faults_shutdown_load daemon_faults_exporter_sigterm
+    PROPERTIES LABELS "integration;timing")
+endif()
