@@ -62,24 +62,6 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string UrlDecode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      int hi = HexValue(in[i + 1]);
-      int lo = HexValue(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += in[i] == '+' ? ' ' : in[i];
-  }
-  return out;
-}
-
 bool WriteAll(mg_connection* conn, std::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
@@ -167,7 +149,29 @@ bool HttpRequest::FromLoopback() const {
 
 std::optional<std::string> HttpRequest::QueryParam(
     std::string_view name) const {
-  std::string_view q = query;
+  return FindQueryParam(query, name);
+}
+
+std::string UrlDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      int hi = HexValue(in[i + 1]);
+      int lo = HexValue(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += in[i] == '+' ? ' ' : in[i];
+  }
+  return out;
+}
+
+std::optional<std::string> FindQueryParam(std::string_view q,
+                                          std::string_view name) {
   size_t pos = 0;
   while (pos <= q.size()) {
     size_t end = q.find('&', pos);
@@ -180,6 +184,28 @@ std::optional<std::string> HttpRequest::QueryParam(
                                           : UrlDecode(pair.substr(eq + 1));
     }
     pos = end + 1;
+  }
+  return std::nullopt;
+}
+
+bool IsInvalidRequestPath(std::string_view path) {
+  return path.empty() || path.front() != '/' || HasSlashRun(path);
+}
+
+std::optional<size_t> FindRoute(const std::vector<RoutePattern>& routes,
+                                std::string_view method, std::string_view path,
+                                bool* path_matched) {
+  *path_matched = false;
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const RoutePattern& r = routes[i];
+    bool match =
+        r.prefix ? path.substr(0, r.path.size()) == r.path : path == r.path;
+    if (!match) continue;
+    *path_matched = true;
+    if (r.method.empty() || r.method == method ||
+        (r.method == "GET" && method == "HEAD")) {
+      return i;
+    }
   }
   return std::nullopt;
 }
@@ -251,19 +277,19 @@ HttpServer::~HttpServer() {
 
 void HttpServer::Handle(std::string method, std::string path,
                         HttpHandler handler) {
-  routes_.push_back(
-      Route{std::move(method), std::move(path), false, std::move(handler), {}});
+  patterns_.push_back(RoutePattern{std::move(method), std::move(path), false});
+  routes_.push_back(Route{std::move(handler), {}});
 }
 
 void HttpServer::HandlePrefix(std::string method, std::string prefix,
                               HttpHandler handler) {
-  routes_.push_back(Route{
-      std::move(method), std::move(prefix), true, std::move(handler), {}});
+  patterns_.push_back(RoutePattern{std::move(method), std::move(prefix), true});
+  routes_.push_back(Route{std::move(handler), {}});
 }
 
 void HttpServer::HandleStream(std::string path, HttpStreamHandler handler) {
-  routes_.push_back(
-      Route{"GET", std::move(path), false, {}, std::move(handler)});
+  patterns_.push_back(RoutePattern{"GET", std::move(path), false});
+  routes_.push_back(Route{{}, std::move(handler)});
 }
 
 // The web config in force, with the stamps of its files at load time.
@@ -529,7 +555,7 @@ int HttpServer::Serve(mg_connection* conn) {
   // here: Serve() answers every request (it returns the status, never 0)
   // and no document_root is configured. As defence in depth, such URIs are
   // refused here, before anything else looks at them.
-  if (req.path.empty() || req.path.front() != '/' || HasSlashRun(req.path)) {
+  if (IsInvalidRequestPath(req.path)) {
     return RejectWith(conn, req, Reject::kInvalidUri,
                       HttpResponse::JsonError(400, "invalid request URI"));
   }
@@ -585,19 +611,10 @@ int HttpServer::Serve(mg_connection* conn) {
     }
   }
 
-  const Route* found = nullptr;
   bool path_matched = false;
-  for (const Route& r : routes_) {
-    bool match = r.prefix ? req.path.compare(0, r.path.size(), r.path) == 0
-                          : req.path == r.path;
-    if (!match) continue;
-    path_matched = true;
-    if (r.method.empty() || r.method == req.method ||
-        (r.method == "GET" && req.method == "HEAD")) {
-      found = &r;
-      break;
-    }
-  }
+  std::optional<size_t> index =
+      FindRoute(patterns_, req.method, req.path, &path_matched);
+  const Route* found = index ? &routes_[*index] : nullptr;
   if (found == nullptr) {
     return path_matched
                ? RejectWith(conn, req, Reject::kMethodNotAllowed,

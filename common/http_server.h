@@ -84,6 +84,14 @@ class HttpStream {
 };
 using HttpStreamHandler = std::function<void(const HttpRequest&, HttpStream&)>;
 
+// A route as registered: its method ("" = any; "GET" also serves HEAD) and
+// path (matched exactly, or as a prefix).
+struct RoutePattern {
+  std::string method;
+  std::string path;
+  bool prefix = false;
+};
+
 class HttpServer {
  public:
   struct Options {
@@ -161,10 +169,8 @@ class HttpServer {
 
  private:
   struct WebState;
+  // The handlers of patterns_[i] (one of the two is set).
   struct Route {
-    std::string method;
-    std::string path;
-    bool prefix = false;
     HttpHandler handler;
     HttpStreamHandler stream;
   };
@@ -177,7 +183,8 @@ class HttpServer {
   int RejectWith(struct mg_connection* conn, const HttpRequest& req,
                  Reject reason, HttpResponse resp);
 
-  std::vector<Route> routes_;
+  std::vector<RoutePattern> patterns_;
+  std::vector<Route> routes_;  // Parallel to patterns_.
   Options options_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
@@ -202,6 +209,31 @@ class HttpServer {
 // or more slashes: refused before CivetWeb's own URI handling could matter
 // (CVE-2025-55763, see http_server.cc).
 bool HasSlashRun(std::string_view path);
+
+// The pure steps of request handling, callable without CivetWeb or a socket
+// (fuzz/http_request_fuzz.cc drives them with raw requests).
+
+// Returns true when the server answers the path (as CivetWeb hands it over)
+// with 400 before anything else: empty, not absolute, or a slash run.
+bool IsInvalidRequestPath(std::string_view path);
+
+// Percent-decodes one query-string component: "%XY" (two hex digits) is that
+// byte, '+' is a space; any other byte, a lone '%' included, stays as is.
+std::string UrlDecode(std::string_view in);
+
+// The URL-decoded value of the first parameter called `name` (compared after
+// decoding) in a raw query string ("a=1&b=2"): "" for "name" without '=',
+// nullopt when there is none. HttpRequest::QueryParam.
+std::optional<std::string> FindQueryParam(std::string_view query,
+                                          std::string_view name);
+
+// The index of the route (RoutePattern, above) a request goes to: the first, in
+// registration order, whose path matches and whose method allows the request's.
+// nullopt when none does; *path_matched then tells a 405 (some route has the
+// path) from a 404.
+std::optional<size_t> FindRoute(const std::vector<RoutePattern>& routes,
+                                std::string_view method, std::string_view path,
+                                bool* path_matched);
 
 // Converts a Prometheus-style listen address to CivetWeb's
 // listening_ports syntax. Returns an error for malformed input.

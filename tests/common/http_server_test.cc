@@ -131,6 +131,49 @@ TEST_F(HttpServerTest, SlashRunsAreRefusedBeforeCivetWebSeesThem) {
   EXPECT_FALSE(HasSlashRun("/a//b"));
 }
 
+// The pure steps Serve() takes (fuzz/http_request_fuzz.cc drives them too).
+TEST(HttpRequestTest, UrlDecode) {
+  EXPECT_EQ(UrlDecode("a%20b+c%2Fd%2f"), "a b c/d/");
+  EXPECT_EQ(UrlDecode("100%"), "100%");
+  EXPECT_EQ(UrlDecode("%4"), "%4");
+  EXPECT_EQ(UrlDecode("%zz%41"), "%zzA");
+  EXPECT_EQ(UrlDecode("%00"), std::string(1, '\0'));
+}
+
+TEST(HttpRequestTest, FindQueryParam) {
+  EXPECT_EQ(FindQueryParam("a=1&b=2&a=3", "a"), "1");
+  EXPECT_EQ(FindQueryParam("a=1&b=2", "b"), "2");
+  EXPECT_EQ(FindQueryParam("x&b", "x"), "");
+  EXPECT_EQ(FindQueryParam("t%61sk=a%26b", "task"), "a&b");
+  EXPECT_EQ(FindQueryParam("=v", ""), "v");
+  EXPECT_EQ(FindQueryParam("", "a"), std::nullopt);
+  EXPECT_EQ(FindQueryParam("ab=1", "a"), std::nullopt);
+}
+
+TEST(HttpRequestTest, FindRoute) {
+  std::vector<RoutePattern> routes = {
+      {"GET", "/metrics", false},
+      {"POST", "/api/v1/tasks", false},
+      {"GET", "/api/v1/tasks", false},
+      {"", "/api/v1/tasks/", true},
+  };
+  bool matched = false;
+  EXPECT_EQ(FindRoute(routes, "GET", "/metrics", &matched), 0u);
+  EXPECT_EQ(FindRoute(routes, "HEAD", "/metrics", &matched), 0u);
+  EXPECT_EQ(FindRoute(routes, "POST", "/metrics", &matched), std::nullopt);
+  EXPECT_TRUE(matched);  // 405
+  EXPECT_EQ(FindRoute(routes, "GET", "/metricsx", &matched), std::nullopt);
+  EXPECT_FALSE(matched);  // 404
+  EXPECT_EQ(FindRoute(routes, "GET", "/api/v1/tasks", &matched), 2u);
+  EXPECT_EQ(FindRoute(routes, "DELETE", "/api/v1/tasks/a", &matched), 3u);
+  EXPECT_EQ(FindRoute(routes, "GET", "/api/v1/task", &matched), std::nullopt);
+  EXPECT_FALSE(matched);
+  EXPECT_TRUE(IsInvalidRequestPath(""));
+  EXPECT_TRUE(IsInvalidRequestPath("metrics"));
+  EXPECT_TRUE(IsInvalidRequestPath("/a///b"));
+  EXPECT_FALSE(IsInvalidRequestPath("//a//b"));
+}
+
 TEST(HttpRequestTest, FromLoopback) {
   HttpRequest r;
   for (const char* a : {"127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"}) {
