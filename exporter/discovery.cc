@@ -137,6 +137,34 @@ bool NameTemplate::UsesExe() const {
   });
 }
 
+std::vector<std::string> SplitCmdline(std::string_view raw) {
+  std::vector<std::string> argv;
+  size_t start = 0;
+  while (start < raw.size()) {
+    size_t end = raw.find('\0', start);
+    if (end == std::string_view::npos) end = raw.size();
+    argv.emplace_back(raw.substr(start, end - start));
+    start = end + 1;
+  }
+  return argv;
+}
+
+std::vector<std::string> ParseCgroupPaths(std::string_view rest) {
+  std::vector<std::string> paths;
+  while (!rest.empty()) {
+    size_t eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view()
+                                         : rest.substr(eol + 1);
+    // hierarchy-ID:controller-list:cgroup-path
+    size_t c1 = line.find(':');
+    size_t c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) continue;
+    paths.emplace_back(line.substr(c2 + 1));
+  }
+  return paths;
+}
+
 // ---------------------------------------------------------------------------
 // Discovery.
 // ---------------------------------------------------------------------------
@@ -247,13 +275,7 @@ bool Discovery::Matches(const TaskRule& rule, std::optional<pid_t> target,
     std::string path =
         reader_->root() + "/" + std::to_string(p->pid) + "/cmdline";
     if (ReadFileTo(path, &buf_, 64 * 1024).ok()) {
-      size_t start = 0;
-      while (start < buf_.size()) {
-        size_t end = buf_.find('\0', start);
-        if (end == std::string::npos) end = buf_.size();
-        p->argv.emplace_back(buf_, start, end - start);
-        start = end + 1;
-      }
+      p->argv = SplitCmdline(buf_);
       for (size_t i = 0; i < p->argv.size(); ++i) {
         if (i) p->cmdline += ' ';
         p->cmdline += p->argv[i];
@@ -291,21 +313,7 @@ bool Discovery::Matches(const TaskRule& rule, std::optional<pid_t> target,
     if (!p->cgroup_loaded) {
       p->cgroup_loaded = true;
       auto text = reader_->ReadCgroup(p->pid);
-      if (text.ok()) {
-        std::string_view rest = *text;
-        while (!rest.empty()) {
-          size_t eol = rest.find('\n');
-          std::string_view line = rest.substr(0, eol);
-          rest = eol == std::string_view::npos ? std::string_view()
-                                               : rest.substr(eol + 1);
-          // hierarchy-ID:controller-list:cgroup-path
-          size_t c1 = line.find(':');
-          size_t c2 =
-              c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
-          if (c2 == std::string_view::npos) continue;
-          p->cgroup_paths.emplace_back(line.substr(c2 + 1));
-        }
-      }
+      if (text.ok()) p->cgroup_paths = ParseCgroupPaths(*text);
     }
     for (const auto& re : rule.cgroup) {
       bool any = false;

@@ -78,6 +78,16 @@ class NameTemplate {
   std::vector<Part> parts_;
 };
 
+// The argv of /proc/PID/cmdline text: '\0'-separated arguments, a final
+// '\0' ending the last one ("a\0b\0" is {"a", "b"}; "" is {}). `cmdline`
+// selectors search the arguments joined with spaces.
+std::vector<std::string> SplitCmdline(std::string_view raw);
+
+// The cgroup paths of /proc/PID/cgroup text: the part after the second ':'
+// of each "hierarchy-ID:controller-list:cgroup-path" line (a line with fewer
+// than two ':' is skipped). `cgroup` selectors search them.
+std::vector<std::string> ParseCgroupPaths(std::string_view text);
+
 // One `tasks:` entry of the config, compiled.
 struct TaskRule {
   std::string where;  // "file:line:column" of the entry, for logs.

@@ -60,6 +60,26 @@ TEST(NameTemplateTest, RejectsUnknownAndUnterminatedFields) {
   }
 }
 
+// --- /proc/PID/cmdline and cgroup -------------------------------------------
+
+TEST(ProcTextTest, SplitCmdline) {
+  using namespace std::string_literals;
+  EXPECT_THAT(SplitCmdline("a\0b c\0"s), ElementsAre("a", "b c"));
+  EXPECT_THAT(SplitCmdline("a\0\0b"s), ElementsAre("a", "", "b"));
+  EXPECT_THAT(SplitCmdline("no nul"), ElementsAre("no nul"));
+  EXPECT_THAT(SplitCmdline("\0"s), ElementsAre(""));
+  EXPECT_TRUE(SplitCmdline("").empty());
+}
+
+TEST(ProcTextTest, ParseCgroupPaths) {
+  EXPECT_THAT(ParseCgroupPaths("0::/system.slice/x.service\n"),
+              ElementsAre("/system.slice/x.service"));
+  EXPECT_THAT(ParseCgroupPaths("12:cpu,cpuacct:/a:b\nbroken\n1:x\n"
+                               "3:name=systemd:/\n:::\n"),
+              ElementsAre("/a:b", "/", ":"));
+  EXPECT_TRUE(ParseCgroupPaths("").empty());
+}
+
 // --- Discovery against real processes ----------------------------------------
 
 std::string RegexEscape(const std::string& s) {
