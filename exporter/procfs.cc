@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "common/file.h"
@@ -134,6 +135,8 @@ StatusOr<uint64_t> ParseMemTotal(std::string_view text) {
   if (!FindKeyNumber(text, "MemTotal", &kb)) {
     return InvalidArgument("meminfo: no MemTotal");
   }
+  // More than 16 EiB cannot be counted in bytes (it used to wrap around).
+  if (kb > UINT64_MAX / 1024) return InvalidArgument("meminfo: bad MemTotal");
   return kb * 1024;
 }
 
@@ -156,7 +159,10 @@ StatusOr<double> ParseUptime(std::string_view text) {
   std::string_view f[1];
   if (SplitFields(text, f, 1) != 1) return InvalidArgument("uptime: empty");
   double v = 0;
-  if (!ParseNum(f[0], &v)) return InvalidArgument("uptime: bad number");
+  // from_chars also reads "-1", "nan" and "inf": none is an uptime.
+  if (!ParseNum(f[0], &v) || !std::isfinite(v) || v < 0) {
+    return InvalidArgument("uptime: bad number");
+  }
   return v;
 }
 

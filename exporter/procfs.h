@@ -48,10 +48,11 @@ StatusOr<ProcIo> ParseProcIo(std::string_view text);
 // "unlimited" or absent.
 StatusOr<std::optional<uint64_t>> ParseMaxOpenFiles(std::string_view text);
 
-// MemTotal from /proc/meminfo, in bytes.
+// MemTotal from /proc/meminfo, in bytes (InvalidArgument when that does not
+// fit in 64 bits).
 StatusOr<uint64_t> ParseMemTotal(std::string_view text);
 
-// First field of /proc/uptime, in seconds.
+// First field of /proc/uptime, in seconds (finite, not negative).
 StatusOr<double> ParseUptime(std::string_view text);
 
 // Sums receive/transmit bytes over every interface of /proc/PID/net/dev

@@ -129,6 +129,20 @@ TEST(MiscParserTest, MemTotalUptimeBootTime) {
   EXPECT_FALSE(ParseBootTime("cpu 1 2\n").ok());
 }
 
+// Found by fuzz/procfs_fuzz.cc (docs/fuzzing.md): from_chars reads "-1",
+// "nan" and "inf" as doubles, and MemTotal in kB wrapped around when
+// multiplied into bytes.
+TEST(MiscParserTest, FuzzUptimeIsFiniteAndMemTotalDoesNotWrap) {
+  for (const char* bad : {"-1 5\n", "nan 5\n", "inf 5\n", "-0.5"}) {
+    EXPECT_FALSE(ParseUptime(bad).ok()) << bad;
+  }
+  EXPECT_DOUBLE_EQ(*ParseUptime("0.00 0.00\n"), 0);
+  EXPECT_EQ(*ParseMemTotal("MemTotal: 18014398509481983 kB\n"),
+            18014398509481983u * 1024);
+  EXPECT_FALSE(ParseMemTotal("MemTotal: 18014398509481984 kB\n").ok());
+  EXPECT_FALSE(ParseMemTotal("MemTotal: 99999999999999999999 kB\n").ok());
+}
+
 TEST(NetDevParserTest, SumsAllButLoopback) {
   auto t = ParseNetDevTotals(
       "Inter-| Receive | Transmit\n face |bytes ...\n"
