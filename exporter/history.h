@@ -3,6 +3,7 @@
 #ifndef PROPMON_EXPORTER_HISTORY_H_
 #define PROPMON_EXPORTER_HISTORY_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <vector>
@@ -27,12 +28,18 @@ struct Aggregates {
 
 class TaskHistory {
  public:
-  explicit TaskHistory(size_t capacity) : capacity_(capacity) {
-    ring_.reserve(capacity < 1024 ? capacity : 1024);
-  }
+  // The ring grows with the samples (doubling, never past `capacity`), so a
+  // short-lived task holds memory for the samples it had, not for a full
+  // ring: reserving 1024 slots (~240 KiB) per task up front made the heap
+  // grow without bound under task churn (tests/integration/soak_test.py).
+  explicit TaskHistory(size_t capacity) : capacity_(capacity) {}
   void Add(const TaskSample& s) {
     if (capacity_ == 0) return;
     if (ring_.size() < capacity_) {
+      if (ring_.size() == ring_.capacity()) {
+        ring_.reserve(
+            std::min(capacity_, std::max<size_t>(4, 2 * ring_.size())));
+      }
       ring_.push_back(s);
     } else {
       ring_[head_] = s;

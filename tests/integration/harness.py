@@ -76,7 +76,7 @@ class Stack:
             if os.path.exists(path):
                 print(f"--- {name}.log (tail)")
                 with open(path, errors="replace") as f:
-                    print("".join(f.readlines()[-30:]))
+                    print("".join(f.readlines()[-60:]))
         self.cleanup()
         sys.exit(1)
 
@@ -87,6 +87,16 @@ class Stack:
                 p.wait()
 
     def finish(self):
+        """Stops the daemons still running with SIGTERM: each must exit 0 (a
+        sanitizer's report makes a sanitized build exit non-zero), then
+        everything else, and removes the scratch dir."""
+        for name in ("bridge", "exporter"):
+            p = getattr(self, name)
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                code = p.wait(timeout=60)
+                if code != 0:
+                    self.fail(f"the {name} exited with {code} on SIGTERM")
         self.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 

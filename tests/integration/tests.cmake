@@ -62,3 +62,13 @@ if(TARGET propmon-bridge)
   set_tests_properties(daemon_faults_shutdown_load daemon_faults_exporter_sigterm
     PROPERTIES LABELS "integration;timing")
 endif()
+
+# Soak, one minute (scripts/soak.sh MINUTES runs it longer): 10 000
+# short-lived tasks a minute through discovery and the API, a 5 000 msg/s
+# flood into the bridge; no series of an ended task past its grace period.
+if(TARGET propmon-bridge)
+  add_test(NAME soak_1min
+    COMMAND ${PROPMON_PYTHON3_STACK} ${CMAKE_CURRENT_LIST_DIR}/soak_test.py
+            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} 1)
+  set_tests_properties(soak_1min PROPERTIES TIMEOUT 300 LABELS "integration;timing")
+endif()
