@@ -48,10 +48,7 @@ std::size_t KindIndex(payload::MessageKind k) {
   return payload::kAllMessageKinds.size();
 }
 
-constexpr payload::Problem kProblems[] = {
-    payload::Problem::kWrongType,  payload::Problem::kNegative,
-    payload::Problem::kOutOfRange, payload::Problem::kDuplicate,
-    payload::Problem::kInvalid,    payload::Problem::kLabelInvalid};
+constexpr auto kProblems = payload::kAllProblems;
 
 std::vector<std::string> PropellerMessageReasons() {
   std::vector<std::string> v;
@@ -151,10 +148,10 @@ Bridge::Bridge(const BridgeConfig& config, const Clock* clock)
   if (config_.propeller_enabled) {
     mapping_ = std::make_unique<PropellerMapping>(
         config_.propeller, &store_, &task_history_, &proplet_history_, &hub_,
-        clock_);
+        clock_, &labels_);
   }
   for (const MappingSpec& spec : config_.mappings) {
-    auto m = DeviceMapping::Create(spec, &store_);
+    auto m = DeviceMapping::Create(spec, &store_, &labels_);
     if (!m.ok()) {
       init_status_ = m.status();
       break;
@@ -437,6 +434,12 @@ void Bridge::ProcessPropeller(QueuedMessage& m) {
   opt.receive_time = m.receive_time;
   auto r = payload::DecodeMessage(m.topic, m.payload, opt);
   if (!r.ok()) {
+    if (r.error().label) {
+      // An id, domain or channel that is no good label value: refused
+      // (common/label.h), the message counted as label_invalid below.
+      labels_.Add(r.error().in_topic ? kLabelTopic : kLabelPayload,
+                  *r.error().label, label::Action::kRefused);
+    }
     auto t = payload::ParseTopic(m.topic);
     received_[t.ok() ? KindIndex(t->kind) : kKindUnknown].fetch_add(
         1, std::memory_order_relaxed);
@@ -453,6 +456,9 @@ void Bridge::ProcessPropeller(QueuedMessage& m) {
         propeller_counters_.AddField(i);
       }
     }
+  }
+  for (const payload::LabelRepair& lr : d.repaired) {
+    labels_.Add(kLabelPayload, lr.reason, label::Action::kRepaired);
   }
   if (!d.problems.empty()) {
     PM_LOG_EVERY_30S(kWarn) << "dropped field " << d.problems[0].Path() << " ("
@@ -528,6 +534,14 @@ void Bridge::AppendSelfMetrics(std::string* out) const {
     AppendSample(out, "propmon_bridge_fields_dropped_total", l,
                  static_cast<double>(field_problems_[i].load()));
   }
+  AppendHeader(out, "propmon_bridge_label_values_total", label::Counts::kHelp,
+               "counter");
+  labels_.ForEach([out](const char* source, const char* reason,
+                        const char* action, double n) {
+    const Label l[] = {
+        {"source", source}, {"reason", reason}, {"action", action}};
+    AppendSample(out, "propmon_bridge_label_values_total", l, n);
+  });
   AppendGauge(out, "propmon_bridge_messages_dropped_total",
               "Messages dropped because the queue was full.",
               static_cast<double>(queue_.dropped_total()), "counter");

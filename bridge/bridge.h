@@ -38,6 +38,7 @@
 #include "bridge/device_mapping.h"
 #include "bridge/explanation.h"
 #include "bridge/history.h"
+#include "bridge/label_sources.h"
 #include "bridge/message_queue.h"
 #include "bridge/propeller_mapping.h"
 #include "bridge/series_store.h"
@@ -103,6 +104,9 @@ class Bridge {
   std::uint64_t rejected_total(std::string_view reason) const;
   std::uint64_t dropped_total() const { return queue_.dropped_total(); }
   std::uint64_t processed_total() const { return processed_.load(); }
+  // Label values repaired or refused, by LabelSource
+  // (propmon_bridge_label_values_total).
+  const label::Counts& labels() const { return labels_; }
 
  private:
   // Rejection reasons: the codec's, plus the bridge's own.
@@ -114,7 +118,7 @@ class Bridge {
   static constexpr std::size_t kKindUnknown = payload::kAllMessageKinds.size();
   static constexpr std::size_t kKindDevice = kKindUnknown + 1;
   static constexpr std::size_t kKindCount = kKindUnknown + 2;
-  static constexpr std::size_t kProblemCount = 6;
+  static constexpr std::size_t kProblemCount = payload::kAllProblems.size();
 
   // The last message a mapping matched, kept for the debug API (which
   // explains it on request, by a dry run).
@@ -160,6 +164,7 @@ class Bridge {
   HistoryStore task_history_;
   HistoryStore proplet_history_;
   StreamHub hub_;
+  label::Counts labels_{BridgeLabelSources()};
   std::unique_ptr<PropellerMapping> mapping_;
   MappingCounters propeller_counters_;
   LastMessage propeller_last_;

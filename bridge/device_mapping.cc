@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bridge/label_sources.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/mqtt_client.h"
@@ -262,19 +263,22 @@ std::vector<std::string> FieldReasonNames() {
 }
 }  // namespace
 
-DeviceMapping::DeviceMapping(MappingSpec spec, SeriesStore* store)
+DeviceMapping::DeviceMapping(MappingSpec spec, SeriesStore* store,
+                             label::Counts* labels)
     : spec_(std::move(spec)),
       store_(store),
+      labels_(labels),
       id_(store->RegisterMapping(spec_.name)),
       counters_(MessageReasonNames(), FieldReasonNames()) {}
 
 DeviceMapping::~DeviceMapping() = default;
 
 StatusOr<std::unique_ptr<DeviceMapping>> DeviceMapping::Create(
-    MappingSpec spec, SeriesStore* store) {
+    MappingSpec spec, SeriesStore* store, label::Counts* labels) {
   Status s = ValidateMappingSpec(spec);
   if (!s.ok()) return s;
-  std::unique_ptr<DeviceMapping> m(new DeviceMapping(std::move(spec), store));
+  std::unique_ptr<DeviceMapping> m(
+      new DeviceMapping(std::move(spec), store, labels));
   // Fixed names are registered now, so that a type conflict with another
   // mapping is a startup error rather than a stream of rejected fields.
   for (const MetricSpec& ms : m->spec_.metrics) {
@@ -389,18 +393,26 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
     }
   }
 
-  // 3. Metrics.
-  std::vector<Label> base;
+  // 3. Metrics. Topic levels used as labels are repaired (common/label.h):
+  // the conditions and ${group} names below see them as they came.
+  std::vector<std::pair<std::string_view, std::string>> topic_values;
   if (spec_.topic_labels_default) {
-    for (const auto& [g, v] : groups) base.push_back({g, v});
+    for (const auto& [g, v] : groups) topic_values.emplace_back(g, v);
   } else {
     for (const auto& [label, group] : spec_.topic_labels) {
       for (const auto& [g, v] : groups) {
-        if (g == group) base.push_back({label, v});
+        if (g == group) topic_values.emplace_back(label, v);
       }
     }
   }
-  if (!spec_.topic_label.empty()) base.push_back({spec_.topic_label, topic});
+  if (!spec_.topic_label.empty()) {
+    topic_values.emplace_back(spec_.topic_label, std::string(topic));
+  }
+  std::vector<Label> base;
+  for (auto& [name, value] : topic_values) {
+    label::RepairCounted(labels_, kLabelTopic, &value);
+    base.push_back({name, value});
+  }
 
   std::array<std::uint64_t, kFieldReasonCount> field_counts{};
   auto reject_field = [&](FieldReason r, const MetricSpec& m,
@@ -533,8 +545,11 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
       }
       if (!wild.empty()) {
         for (std::size_t k = 0; k < wild.size(); ++k) {
+          std::string key = wild[k];  // an object key or an array index
+          label::RepairCounted(labels_, kLabelMapping, &key);
           smp.labels.emplace_back(
-              m.fanout_labels.empty() ? "index" : m.fanout_labels[k], wild[k]);
+              m.fanout_labels.empty() ? "index" : m.fanout_labels[k],
+              std::move(key));
         }
       }
       bool ok = true;
@@ -550,6 +565,7 @@ DeviceMapping::Result DeviceMapping::Apply(std::string_view topic,
           ok = false;
           break;
         }
+        label::RepairCounted(labels_, kLabelMapping, &*text);
         smp.labels.emplace_back(label, std::move(*text));
       }
       if (!ok) continue;

@@ -33,6 +33,7 @@
 #include "bridge/explanation.h"
 #include "bridge/mapping_spec.h"
 #include "bridge/series_store.h"
+#include "common/label.h"
 #include "common/status.h"
 
 namespace propmon::bridge {
@@ -66,9 +67,11 @@ class DeviceMapping {
 
   // Registers the mapping (and its fixed-name families) in `store`; loads
   // saved force_monotonic state from spec.state_directory. Errors: a family
-  // name registered by another mapping with another type.
-  static StatusOr<std::unique_ptr<DeviceMapping>> Create(MappingSpec spec,
-                                                         SeriesStore* store);
+  // name registered by another mapping with another type. Label values from
+  // the topic and the payload are repaired (common/label.h) and counted in
+  // `labels` when it is not null (bridge/label_sources.h).
+  static StatusOr<std::unique_ptr<DeviceMapping>> Create(
+      MappingSpec spec, SeriesStore* store, label::Counts* labels = nullptr);
   ~DeviceMapping();
 
   const MappingSpec& spec() const { return spec_; }
@@ -116,7 +119,7 @@ class DeviceMapping {
   struct Sample;
   class Walker;
 
-  DeviceMapping(MappingSpec spec, SeriesStore* store);
+  DeviceMapping(MappingSpec spec, SeriesStore* store, label::Counts* labels);
   void Reject(MessageReason r, const std::string& detail, Explanation* why);
   // The family for a metric name, registering it on first use.
   StatusOr<FamilyId> Family(const MetricSpec& m, const std::string& name);
@@ -125,6 +128,7 @@ class DeviceMapping {
 
   MappingSpec spec_;
   SeriesStore* store_;
+  label::Counts* labels_;
   MappingId id_;
   MappingCounters counters_;
   std::unordered_map<std::string, FamilyId> families_;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "bridge/label_sources.h"
 #include "bridge/manager_json.h"
 
 namespace propmon::bridge {
@@ -147,13 +148,15 @@ PropellerMapping::PropellerMapping(const PropellerOptions& options,
                                    SeriesStore* store,
                                    HistoryStore* task_history,
                                    HistoryStore* proplet_history,
-                                   StreamHub* hub, const Clock* clock)
+                                   StreamHub* hub, const Clock* clock,
+                                   label::Counts* labels)
     : options_(options),
       store_(store),
       task_history_(task_history),
       proplet_history_(proplet_history),
       hub_(hub),
-      clock_(clock) {
+      clock_(clock),
+      labels_(labels) {
   mapping_ = store_->RegisterMapping(kMappingName);
   for (int i = 0; i < kTaskSeriesCount; ++i) {
     auto id = store_->RegisterFamily(kTaskDefs[i].name, kTaskDefs[i].help,
@@ -486,7 +489,10 @@ void PropellerMapping::ApplyCreate(SeriesStore::Writer& w,
   std::vector<std::string> values(kInfoKeyCount);
   for (size_t i = 0; i < kInfoKeyCount; ++i) {
     auto v = m.FindText(kInfoKeys[i]);
-    if (v && payload::IsValidLabel(*v)) values[i] = std::move(*v);
+    if (!v) continue;
+    // Descriptive: repaired, never dropped (common/label.h).
+    label::RepairCounted(labels_, kLabelPayload, &*v);
+    values[i] = std::move(*v);
   }
   if (p->has_info &&
       (values != p->info_values || old_namespace != p->namespace_name)) {

@@ -45,6 +45,7 @@
 #include "bridge/series_store.h"
 #include "bridge/stream_hub.h"
 #include "common/clock.h"
+#include "common/label.h"
 #include "common/payload.h"
 
 namespace propmon::bridge {
@@ -72,14 +73,16 @@ class PropellerMapping {
     kUnattributed,      // results without proplet_id for an unknown task
   };
 
-  // All pointers must outlive the mapping; the histories and `hub` may be
-  // null. Registers the
+  // All pointers must outlive the mapping; the histories, `hub` and
+  // `labels` may be null. `labels` counts the proplet_info values repaired
+  // (source kLabelPayload, bridge/label_sources.h). Registers the
   // mapping's families in `store` (their names are fixed, so this cannot
   // fail unless another mapping registered one with another type first,
   // which throws std::logic_error at startup).
   PropellerMapping(const PropellerOptions& options, SeriesStore* store,
                    HistoryStore* task_history, HistoryStore* proplet_history,
-                   StreamHub* hub, const Clock* clock);
+                   StreamHub* hub, const Clock* clock,
+                   label::Counts* labels = nullptr);
 
   // Applies one decoded message. `topic` is the MQTT topic (for the stream),
   // `receive_time` Unix seconds and `receive_mono` monotonic seconds of its
@@ -261,6 +264,7 @@ class PropellerMapping {
   HistoryStore* proplet_history_;
   StreamHub* hub_;
   const Clock* clock_;
+  label::Counts* labels_;
   MappingId mapping_;
   std::array<FamilyId, kTaskSeriesCount> task_families_{};
   std::array<FamilyId, kPropletSeriesCount> proplet_families_{};

@@ -111,8 +111,6 @@ const char* ProblemName(Problem problem) {
       return "duplicate";
     case Problem::kInvalid:
       return "invalid";
-    case Problem::kLabelInvalid:
-      return "label_invalid";
   }
   return "unknown";
 }
@@ -137,32 +135,8 @@ bool FieldProblem::operator==(const FieldProblem& o) const {
 
 namespace {
 
-// Returns the length (2..4) of the valid UTF-8 sequence at p (whose first
-// byte is >= 0x80), or 0 if it is invalid (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF).
 inline size_t Utf8SeqLen(const char* p, const char* end) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  size_t avail = static_cast<size_t>(end - p);
-  unsigned char c = u[0];
-  auto cont = [](unsigned char b) { return (b & 0xC0) == 0x80; };
-  if (c >= 0xC2 && c <= 0xDF) {
-    return (avail >= 2 && cont(u[1])) ? 2 : 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (avail < 3) return 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-    return (u[1] >= lo && u[1] <= hi && cont(u[2])) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (avail < 4) return 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-    return (u[1] >= lo && u[1] <= hi && cont(u[2]) && cont(u[3])) ? 4 : 0;
-  }
-  return 0;
+  return label::Utf8SequenceLength(p, end);
 }
 
 // The SWAR scans below read 8 bytes as one little-endian word; on a
@@ -172,66 +146,7 @@ constexpr bool kLittleEndian = std::endian::native == std::endian::little;
 constexpr uint64_t kOnes = 0x0101010101010101ULL;
 constexpr uint64_t kHighs = 0x8080808080808080ULL;
 
-// Returns nonzero if any byte of `word` may be below 0x20, 0x7F, or at
-// least 0x80 (may flag more than that; never misses one).
-inline uint64_t MaybeNotPlainAscii(uint64_t word) {
-  uint64_t del = word ^ (kOnes * 0x7F);
-  return ((word - kOnes * 0x20) | (del - kOnes) | word) & kHighs;
-}
-
-// Label check on text already known to be valid UTF-8.
-inline bool LabelCharsOk(std::string_view s) {
-  if (s.empty() || s.size() > kMaxLabelBytes) return false;
-  const char* p = s.data();
-  const char* end = p + s.size();
-  // Plain printable ASCII, 8 bytes at a time.
-  while (end - p >= 8) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    if (MaybeNotPlainAscii(word) != 0) break;
-    p += 8;
-  }
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  size_t n = static_cast<size_t>(end - p);
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char c = u[i];
-    if (c < 0x20 || c == 0x7F) return false;
-    // C1 controls U+0080..U+009F are encoded C2 80..C2 9F.
-    if (c == 0xC2 && i + 1 < n && u[i + 1] <= 0x9F) return false;
-  }
-  return true;
-}
-
-const char* LabelProblemText(std::string_view s) {
-  if (s.empty()) return "is empty";
-  if (s.size() > kMaxLabelBytes) return "is longer than 256 bytes";
-  return "contains control characters";
-}
-
 }  // namespace
-
-bool IsValidLabel(std::string_view value) {
-  const char* p = value.data();
-  const char* end = p + value.size();
-  while (p < end) {
-    if (end - p >= 8) {
-      uint64_t word;
-      std::memcpy(&word, p, 8);
-      if ((word & kHighs) == 0) {
-        p += 8;
-        continue;
-      }
-    }
-    if (static_cast<unsigned char>(*p) < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t n = Utf8SeqLen(p, end);
-    if (n == 0) return false;
-    p += n;
-  }
-  return LabelCharsOk(value);
-}
 
 int JsonDepth(std::string_view text) {
   int depth = 0;
@@ -254,35 +169,6 @@ int JsonDepth(std::string_view text) {
     }
   }
   return max;
-}
-
-bool ReplaceInvalidUtf8(std::string_view text, std::string* out) {
-  const char* begin = text.data();
-  const char* end = begin + text.size();
-  const char* p = begin;
-  const char* copied = begin;  // text before this is in *out already
-  bool bad = false;
-  while (p < end) {
-    if (static_cast<unsigned char>(*p) < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t n = Utf8SeqLen(p, end);
-    if (n > 0) {
-      p += n;
-      continue;
-    }
-    if (!bad) {
-      out->clear();
-      out->reserve(text.size() + 8);
-      bad = true;
-    }
-    out->append(copied, p);
-    out->append("\xEF\xBF\xBD");
-    copied = ++p;
-  }
-  if (bad) out->append(copied, end);
-  return bad;
 }
 
 // ===========================================================================
@@ -309,15 +195,15 @@ Result<Topic> ParseTopic(std::string_view topic) {
   std::string_view suffix = rest.substr(slash + 1);
   for (MessageKind kind : kAllMessageKinds) {
     if (suffix == TopicSuffix(kind)) {
-      if (!IsValidLabel(domain)) {
-        return Error{Reason::kLabelInvalid, std::string("topic domain ") +
-                                                LabelProblemText(domain) +
-                                                " or is not valid UTF-8"};
-      }
-      if (!IsValidLabel(channel)) {
-        return Error{Reason::kLabelInvalid, std::string("topic channel ") +
-                                                LabelProblemText(channel) +
-                                                " or is not valid UTF-8"};
+      for (auto [what, value] :
+           {std::pair{"domain", domain}, std::pair{"channel", channel}}) {
+        if (auto bad = label::Check(value)) {
+          Error e{Reason::kLabelInvalid,
+                  std::string("topic ") + what + " " + label::ReasonText(*bad)};
+          e.label = bad;
+          e.in_topic = true;
+          return e;
+        }
       }
       return Topic{domain, channel, kind};
     }
@@ -791,7 +677,10 @@ class Reader {
       }
       size_t n = Utf8SeqLen(p_, end_);
       if (n == 0) {
+        // Kept as U+FFFD, as the fast part above keeps it raw (both are
+        // only read for label strings, which are repaired).
         *bad_utf8 = true;
+        if (out != nullptr) scratch->append("\xEF\xBF\xBD");
         ++p_;
       } else {
         if (out != nullptr) scratch->append(p_, n);
@@ -1362,22 +1251,23 @@ class Decoder {
     std::string_view v;
     bool bad = false;
     if (!r_.String(&v, r_.value_scratch(), &bad)) return;
-    if (bad) {
-      SetSemantic(Reason::kLabelInvalid,
-                  std::string(name) + " is not valid UTF-8");
-      return;
-    }
-    if (!LabelCharsOk(v)) {
-      SetSemantic(Reason::kLabelInvalid,
-                  std::string(name) + " " + LabelProblemText(v));
+    std::optional<label::Reason> defect =
+        bad ? label::Reason::kInvalidUtf8 : label::CheckValidUtf8(v);
+    if (defect) {
+      if (!semantic_) {
+        semantic_ = Error{Reason::kLabelInvalid,
+                          std::string(name) + " " + label::ReasonText(*defect)};
+        semantic_->label = defect;
+      }
       return;
     }
     out->assign(v.data(), v.size());
   }
 
-  // Reads an optional string. `label`: it must pass IsValidLabel when not
-  // empty (else a kLabelInvalid problem); otherwise invalid UTF-8 is a
-  // syntax error like anywhere else in the payload.
+  // Reads an optional string. `label`: a label value; when not empty and
+  // not a good one (invalid UTF-8 included), it is repaired (label::Repair)
+  // and listed in Decoded::repaired; otherwise invalid UTF-8 is a syntax
+  // error like anywhere else in the payload.
   void ReadString(int depth, const char* object, const char* name,
                   std::string* out, bool* seen, bool label) {
     if (*seen) {
@@ -1396,11 +1286,15 @@ class Decoder {
         r_.Fail("invalid UTF-8 in string");
         return;
       }
-      if (label && !v.empty() && (bad || !LabelCharsOk(v))) {
-        AddProblem(object, name, Problem::kLabelInvalid);
-        return;
-      }
       out->assign(v.data(), v.size());
+      if (label && !v.empty()) {
+        std::optional<label::Reason> defect =
+            bad ? label::Reason::kInvalidUtf8 : label::CheckValidUtf8(v);
+        if (defect) {
+          label::Repair(out);
+          d_->repaired.push_back(LabelRepair{name, *defect});
+        }
+      }
       return;
     }
     if (c == 'n') {

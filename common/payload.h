@@ -26,6 +26,8 @@
 #include <variant>
 #include <vector>
 
+#include "common/label.h"
+
 namespace propmon::payload {
 
 // ---------------------------------------------------------------------------
@@ -192,16 +194,14 @@ std::string_view TopicSuffix(MessageKind kind);
 std::string MakeTopic(std::string_view domain, std::string_view channel,
                       MessageKind kind);
 
-// Returns true if `value` can be a label value taken from the wire: 1 to
-// kMaxLabelBytes bytes of valid UTF-8 with no control characters (U+0000 to
-// U+001F, U+007F to U+009F).
-inline constexpr size_t kMaxLabelBytes = 256;
-bool IsValidLabel(std::string_view value);
-
-// When `text` is not valid UTF-8 (RFC 3629), sets *out to it with each byte
-// that does not start a valid sequence replaced by U+FFFD, as Go decodes
-// text, and returns true; returns false (leaving *out alone) when it is.
-bool ReplaceInvalidUtf8(std::string_view text, std::string* out);
+// Label values: common/label.h is the validator; these forward to it.
+inline constexpr size_t kMaxLabelBytes = label::kMaxBytes;
+inline bool IsValidLabel(std::string_view value) {
+  return label::IsValid(value);
+}
+inline bool ReplaceInvalidUtf8(std::string_view text, std::string* out) {
+  return label::ReplaceInvalidUtf8(text, out);
+}
 
 // ---------------------------------------------------------------------------
 // Errors.
@@ -216,7 +216,8 @@ enum class Reason {
   kMissingField,  // a required id (task_id, proplet_id) is absent
   kWrongType,     // a required id is not a string
   kTooLarge,      // larger than DecodeOptions::max_bytes (checked unparsed)
-  kLabelInvalid,  // an id, domain or channel fails IsValidLabel
+  kLabelInvalid,  // an id, domain or channel is not a good label value
+                  // (Error::label says why)
   kUnknownTopic,  // the topic is not one of SPEC §1's
 };
 
@@ -232,6 +233,10 @@ const char* ReasonName(Reason reason);
 struct Error {
   Reason reason;
   std::string detail;  // human-readable; for logs, never for labels
+  // With kLabelInvalid: the value's defect, and whether it was the topic's
+  // domain or channel (else an id of the payload).
+  std::optional<label::Reason> label = std::nullopt;
+  bool in_topic = false;
 };
 
 // Either a T or an Error.
@@ -264,7 +269,7 @@ struct Topic {
 
 // Parses `m/{domain}/c/{channel}/{suffix}`. Errors: kUnknownTopic when the
 // shape or suffix is not SPEC §1's (an empty domain or channel included),
-// kLabelInvalid when domain or channel fails IsValidLabel.
+// kLabelInvalid (in_topic) when domain or channel is not a good label value.
 Result<Topic> ParseTopic(std::string_view topic);
 
 // ---------------------------------------------------------------------------
@@ -292,19 +297,26 @@ const char* TimestampSourceName(TimestampSource source);
 
 // What was wrong with one field that was dropped.
 enum class Problem {
-  kWrongType,    // e.g. "cpu_percent":"abc", "metrics":[]
-  kNegative,     // a negative figure
-  kOutOfRange,   // a number beyond double range (1e999)
-  kDuplicate,    // the key (or an alias of it) appeared twice: both dropped
-  kInvalid,      // an unparseable timestamp
-  kLabelInvalid  // a namespace that fails IsValidLabel
+  kWrongType,   // e.g. "cpu_percent":"abc", "metrics":[]
+  kNegative,    // a negative figure
+  kOutOfRange,  // a number beyond double range (1e999)
+  kDuplicate,   // the key (or an alias of it) appeared twice: both dropped
+  kInvalid,     // an unparseable timestamp
 };
-inline constexpr std::array<Problem, 6> kAllProblems = {
+inline constexpr std::array<Problem, 5> kAllProblems = {
     Problem::kWrongType, Problem::kNegative, Problem::kOutOfRange,
-    Problem::kDuplicate, Problem::kInvalid,  Problem::kLabelInvalid};
-// Returns "wrong_type", "negative", "out_of_range", "duplicate", "invalid"
-// or "label_invalid" (bounded: usable as a label value).
+    Problem::kDuplicate, Problem::kInvalid};
+// Returns "wrong_type", "negative", "out_of_range", "duplicate" or "invalid"
+// (bounded: usable as a label value).
 const char* ProblemName(Problem problem);
+
+// A descriptive string (a namespace) that was not a good label value and
+// was repaired (label::Repair) rather than dropped.
+struct LabelRepair {
+  const char* field;  // static: "namespace"
+  label::Reason reason;
+  bool operator==(const LabelRepair&) const = default;
+};
 
 struct FieldProblem {
   const char* object;  // static: "" (top level), "metrics", "aggregated",
@@ -329,6 +341,7 @@ struct Decoded {
   bool nested_layout = false;          // proplet metrics: older nested layout
   bool legacy_names = false;           // cpu_usage_percent & co. were used
   std::vector<FieldProblem> problems;  // fields dropped, in payload order
+  std::vector<LabelRepair> repaired;   // strings repaired, in payload order
   std::string domain;                  // set by DecodeMessage only
   std::string channel;                 // set by DecodeMessage only
 

@@ -464,7 +464,8 @@ TEST_F(PropellerMappingTest, NewCreateMetadataReplacesInfo) {
       FindSamples(Samples(), "proplet_info", {{"proplet_id", "prop-1"}});
   ASSERT_EQ(info.size(), 1u);
   EXPECT_EQ(info[0].labels.at("proplet_version"), "0.5.0");
-  EXPECT_EQ(info[0].labels.count("hostname"), 0u);  // not a valid label
+  // Descriptive: repaired, not dropped (common/label.h).
+  EXPECT_EQ(info[0].labels.at("hostname"), "bad\xEF\xBF\xBDhost");
   EXPECT_EQ(info[0].labels.count("wasm_runtime"), 0u);
 }
 

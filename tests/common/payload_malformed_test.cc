@@ -317,16 +317,49 @@ TEST(PayloadTopicErrorTest, UnknownTopics) {
 }
 
 TEST(PayloadTopicErrorTest, InvalidDomainOrChannelIsLabelInvalid) {
-  std::string topics[] = {
-      "m/d\x01/c/c/control/proplet/alive",
-      "m/d/c/c\xff/control/proplet/alive",
-      "m/" + std::string(300, 'd') + "/c/c/control/proplet/alive",
+  std::pair<std::string, label::Reason> topics[] = {
+      {"m/d\x01/c/c/control/proplet/alive", label::Reason::kControlChar},
+      {"m/d/c/c\xff/control/proplet/alive", label::Reason::kInvalidUtf8},
+      {"m/" + std::string(300, 'd') + "/c/c/control/proplet/alive",
+       label::Reason::kTooLong},
   };
-  for (const std::string& t : topics) {
+  for (const auto& [t, why] : topics) {
     Result<Topic> r = ParseTopic(t);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().reason, R::kLabelInvalid);
+    EXPECT_EQ(r.error().label, why) << t;
+    EXPECT_TRUE(r.error().in_topic) << t;
+    Result<Decoded> d = DecodeMessage(t, R"({"proplet_id":"p"})", Opts());
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.error().label, why) << t;
+    EXPECT_TRUE(d.error().in_topic) << t;
   }
+}
+
+// A refused id says why (common/label.h), for
+// propmon_bridge_label_values_total.
+TEST(PayloadLabelTest, RefusedIdsCarryTheLabelReason) {
+  std::pair<std::string, label::Reason> cases[] = {
+      {R"({"task_id":"","proplet_id":"p"})", label::Reason::kEmpty},
+      {"{\"task_id\":\"t\xff\",\"proplet_id\":\"p\"}",
+       label::Reason::kInvalidUtf8},
+      {R"({"task_id":"\udc00","proplet_id":"p"})", label::Reason::kInvalidUtf8},
+      {R"({"task_id":"a\u0001","proplet_id":"p"})",
+       label::Reason::kControlChar},
+      {R"({"task_id":"t","proplet_id":")" + std::string(60 * 1024, 'p') + "\"}",
+       label::Reason::kTooLong},
+  };
+  for (const auto& [body, why] : cases) {
+    Result<Decoded> r = Decode(K::kTaskMetrics, body, Opts());
+    ASSERT_FALSE(r.ok()) << body.substr(0, 60);
+    EXPECT_EQ(r.error().reason, R::kLabelInvalid);
+    EXPECT_EQ(r.error().label, why) << body.substr(0, 60);
+    EXPECT_FALSE(r.error().in_topic);
+  }
+  // Other errors carry none.
+  Result<Decoded> r = Decode(K::kTaskMetrics, R"({"task_id":"t"})", Opts());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().label, std::nullopt);
 }
 
 // ---------------------------------------------------------------------------
@@ -497,11 +530,36 @@ TEST(PayloadFieldProblemTest, NamespaceProblemsKeepTheProplet) {
   EXPECT_EQ(r->As<PropletMetrics>()->namespace_name, "");
   EXPECT_THAT(Paths(*r), ElementsAre("namespace:wrong_type"));
 
+  // A namespace is descriptive: repaired (common/label.h), not dropped.
   auto r2 =
       Decode(K::kAlive, R"({"proplet_id":"p","namespace":"a\u0001"})", Opts());
   ASSERT_TRUE(r2.ok());
-  EXPECT_EQ(r2->As<Alive>()->namespace_name, "");
-  EXPECT_THAT(Paths(*r2), ElementsAre("namespace:label_invalid"));
+  EXPECT_EQ(r2->As<Alive>()->namespace_name, "a\xEF\xBF\xBD");
+  EXPECT_THAT(Paths(*r2), ElementsAre());
+  EXPECT_THAT(r2->repaired, ElementsAre(LabelRepair{
+                                "namespace", label::Reason::kControlChar}));
+  // Invalid UTF-8, raw or as a lone surrogate escape, and a long one.
+  auto r3 = Decode(K::kCreate,
+                   "{\"proplet_id\":\"p\",\"namespace\":\"n\xff\\n\"}", Opts());
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->As<Create>()->namespace_name, "n\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(r3->repaired.at(0).reason, label::Reason::kInvalidUtf8);
+  auto r4 = Decode(K::kPropletMetrics,
+                   R"({"proplet_id":"p","namespace":"\udc00x"})", Opts());
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(r4->As<PropletMetrics>()->namespace_name, "\xEF\xBF\xBDx");
+  EXPECT_EQ(r4->repaired.at(0).reason, label::Reason::kInvalidUtf8);
+  auto r5 = Decode(
+      K::kAlive,
+      R"({"proplet_id":"p","namespace":")" + std::string(1000, 'n') + "\"}",
+      Opts());
+  ASSERT_TRUE(r5.ok());
+  EXPECT_EQ(r5->As<Alive>()->namespace_name, std::string(256, 'n'));
+  EXPECT_EQ(r5->repaired.at(0).reason, label::Reason::kTooLong);
+  // A good or empty one is not listed.
+  auto r6 = Decode(K::kAlive, R"({"proplet_id":"p","namespace":""})", Opts());
+  ASSERT_TRUE(r6.ok());
+  EXPECT_TRUE(r6->repaired.empty());
 }
 
 TEST(PayloadFieldProblemTest, PropletMetricsBadFields) {

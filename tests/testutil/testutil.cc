@@ -318,6 +318,18 @@ std::optional<double> FindSample(
   return v.front().value;
 }
 
+int PromtoolCheckMetrics(const std::string& text, std::string* report) {
+  TempDir dir;
+  std::string in = dir.Write("scrape.prom", text);
+  std::string out = dir.File("promtool.out");
+  std::string cmd =
+      "promtool check metrics < '" + in + "' > '" + out + "' 2>&1";
+  int rc = std::system(cmd.c_str());
+  *report = ReadFileOrEmpty(out);
+  if (rc == -1 || !WIFEXITED(rc)) return -1;
+  return WEXITSTATUS(rc);
+}
+
 std::string ExporterBinary() {
   return std::string(PROPMON_BINARY_DIR) + "/exporter/propmon-exporter";
 }

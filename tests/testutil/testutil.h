@@ -94,6 +94,11 @@ std::vector<Sample> FindSamples(
     const std::vector<Sample>& samples, const std::string& name,
     const std::map<std::string, std::string>& subset = {});
 
+// Runs `promtool check metrics` on `text`; returns its exit code (0: valid
+// and lint-clean, 3: valid with lint complaints, 1: not valid exposition
+// text, -1: promtool did not run) and sets *report to what it printed.
+int PromtoolCheckMetrics(const std::string& text, std::string* report);
+
 // Returns the path of the propmon binaries built alongside the tests.
 std::string ExporterBinary();
 std::string BridgeBinary();
