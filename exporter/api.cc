@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/label.h"
 #include "common/metrics.h"
 
 namespace propmon::exporter {
@@ -112,6 +113,18 @@ class TaskApi {
     auto spec = ParseTaskRegistration(req.body, options_);
     if (!spec.ok()) {
       return HttpResponse::JsonError(400, spec.status().message());
+    }
+    // Label hygiene (docs/api.md): a bad id is refused here, with the field
+    // and the reason; a bad name is repaired by AddTask. Both are counted.
+    if (auto bad =
+            monitor_->labels().Refuse(TaskMonitor::kLabelApi, spec->id)) {
+      json j = {
+          {"error", std::string("id: must be 1 to 256 bytes of UTF-8 without "
+                                "control characters; this one ") +
+                        label::ReasonText(*bad)},
+          {"field", "id"},
+          {"reason", label::ReasonName(*bad)}};
+      return JsonResponse(400, j);
     }
     std::string id = spec->id;
     Status s = monitor_->AddTask(std::move(*spec));
@@ -287,11 +300,9 @@ StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
   auto id = j.find("id");
   if (id == j.end() || id->is_null()) return InvalidArgument("id: required");
   if (!id->is_string()) return InvalidArgument("id: must be a string");
+  // Not checked as a label value here: the API refuses a bad id with the
+  // reason and counts it (TaskApi::Create).
   spec.id = id->get<std::string>();
-  if (!payload::IsValidLabel(spec.id)) {
-    return InvalidArgument(
-        "id: must be 1 to 256 bytes of UTF-8 without control characters");
-  }
 
   for (const char* key : {"name", "functionName"}) {
     auto it = j.find(key);

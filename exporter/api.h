@@ -92,7 +92,9 @@ void RegisterSystemApi(HttpServer* server, SysInfoOptions options);
 // "pid", "include_children", "start_time_ticks"}; other keys of Propeller's
 // task JSON (imageURL, params, ...) are ignored. InvalidArgument whose
 // message starts with the bad field ("pid: required",
-// "monitoringProfile.interval: ...").
+// "monitoringProfile.interval: ..."). The id is not checked as a label value
+// here (the API refuses a bad one with its reason, TaskMonitor::AddTask
+// refuses it for every source).
 StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
                                          const TaskApiOptions& options);
 

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/file.h"
+#include "common/label.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "exporter/collectors/parse_util.h"
@@ -41,7 +42,6 @@ std::string StripDeleted(std::string exe) {
   return exe;
 }
 
-constexpr size_t kMaxIdBytes = 256;
 constexpr int kMaxAncestry = 4096;
 
 }  // namespace
@@ -453,14 +453,28 @@ int Discovery::RunOnce() {
     facts.matches = std::move(groups);
     TaskSpec spec;
     spec.id = rule.id.Render(facts);
-    if (spec.id.empty() || spec.id.size() > kMaxIdBytes) {
+    // Label hygiene: an id rendered from process facts (comm, argv, exe,
+    // cgroup: outside the user's control) is repaired, not refused, so the
+    // process is not hidden; a repaired id that collides with a running
+    // task's is a duplicate_id like any other. The name is repaired by
+    // AddTask (docs/configuration.md).
+    label::Counts& labels = monitor_->labels();
+    auto repaired = labels.Repair(TaskMonitor::kLabelDiscovery, &spec.id);
+    if (spec.id.empty()) {
+      labels.Add(TaskMonitor::kLabelDiscovery, label::Reason::kEmpty,
+                 label::Action::kRefused);
       CountError(DiscoveryError::kInvalidId);
       failed_.insert({p.pid, p.start});
       PM_LOG_EVERY_30S(kWarn)
           << "discovery: task at " << rule.where << ": id template \""
-          << rule.id.text() << "\" gives " << spec.id.size()
-          << " bytes for pid " << p.pid << " (want 1 to 256)";
+          << rule.id.text() << "\" gives an empty id for pid " << p.pid;
       continue;
+    }
+    if (repaired) {
+      PM_LOG_EVERY_30S(kWarn)
+          << "discovery: task at " << rule.where << ": the id for pid " << p.pid
+          << " " << label::ReasonText(*repaired) << "; repaired to \""
+          << spec.id << "\"";
     }
     spec.name = rule.name.Render(facts);
     spec.daemon = rule.daemon;

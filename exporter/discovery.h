@@ -110,7 +110,8 @@ enum class DiscoveryError {
   kPidfileInvalid,     // It holds no process id.
   kPidfileStale,       // Its pid is not running.
   kPidNotRunning,      // A `pid:` selector's pid is not running.
-  kInvalidId,          // The id template rendered "" or over 256 bytes.
+  kInvalidId,          // The id template rendered "" (a bad one is
+                       // repaired: common/label.h).
   kDuplicateId,        // The id belongs to another running task.
   kAddFailed,          // TaskMonitor::AddTask refused for another reason.
 };

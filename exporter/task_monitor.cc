@@ -27,16 +27,43 @@ void AtomicAdd(std::atomic<double>* a, double v) {
   }
 }
 
+// The sources of propmon_exporter_label_values_total, in LabelSource order,
+// with what each can meet (those series exist from the start). The API's
+// JSON parser refuses invalid UTF-8 (400 invalid JSON), so the API never
+// meets it; discovery repairs ids and refuses only an empty one; `run` makes
+// up an id ("run-PID") when none is given.
+std::vector<label::Counts::Source> ExporterLabelSources() {
+  using R = label::Reason;
+  return {
+      {"api",
+       {R::kEmpty, R::kControlChar, R::kTooLong},
+       {R::kControlChar, R::kTooLong}},
+      {"discovery",
+       {R::kEmpty},
+       {R::kInvalidUtf8, R::kControlChar, R::kTooLong}},
+      {"run",
+       {R::kInvalidUtf8, R::kControlChar, R::kTooLong},
+       {R::kInvalidUtf8, R::kControlChar, R::kTooLong}},
+  };
+}
+
 }  // namespace
 
 const char* TaskStateName(TaskState s) {
   return s == TaskState::kRunning ? "running" : "ended";
 }
 
+size_t TaskMonitor::LabelSourceOf(const std::string& task_source) {
+  if (task_source == "config") return kLabelDiscovery;
+  if (task_source == "run") return kLabelRun;
+  return kLabelApi;
+}
+
 TaskMonitor::TaskMonitor(Options options)
     : options_(std::move(options)),
       clock_(options_.clock ? options_.clock : SystemClock::Get()),
-      reader_(std::make_unique<ProcReader>(options_.procfs)) {
+      reader_(std::make_unique<ProcReader>(options_.procfs)),
+      labels_(ExporterLabelSources()) {
   // The exporter's own namespace, through the procfs root so that a fixture
   // tree can stand in for it.
   auto ns = reader_->SelfNetNamespace();
@@ -57,8 +84,19 @@ void TaskMonitor::AddObserver(TaskObserver* observer) {
 }
 
 Status TaskMonitor::AddTask(TaskSpec spec) {
-  if (spec.id.empty()) return InvalidArgument("id: must not be empty");
-  if (spec.id.size() > 256) return InvalidArgument("id: longer than 256 bytes");
+  // Label hygiene (common/label.h): an id is refused, a name repaired.
+  const size_t source = LabelSourceOf(spec.source);
+  if (auto bad = labels_.Refuse(source, spec.id)) {
+    return InvalidArgument(
+        std::string("id: must be 1 to 256 bytes of UTF-8 without control "
+                    "characters; this one ") +
+        label::ReasonText(*bad));
+  }
+  if (labels_.Repair(source, &spec.name).value_or(label::Reason::kEmpty) !=
+      label::Reason::kEmpty) {
+    PM_LOG_EVERY_30S(kWarn) << "task " << spec.id << " (" << spec.source
+                            << "): name repaired to a valid label value";
+  }
   if (spec.pid <= 0)
     return InvalidArgument("pid: must be a positive process id");
   Status v = ValidateProfile(spec.profile);
@@ -523,6 +561,14 @@ std::vector<prometheus::MetricFamily> TaskMonitor::Collect() const {
   refused.Add({{"reason", "start_time_mismatch"}},
               static_cast<double>(refused_start_time_.load()));
   refused.MoveTo(&out);
+  FamilyBuilder label_values("propmon_exporter_label_values_total",
+                             label::Counts::kHelp, MetricType::Counter);
+  labels_.ForEach([&](const char* source, const char* reason,
+                      const char* action, double n) {
+    label_values.Add(
+        {{"source", source}, {"reason", reason}, {"action", action}}, n);
+  });
+  label_values.MoveTo(&out);
   FamilyBuilder max("propmon_exporter_tasks_max",
                     "Running tasks the exporter accepts at most (max_tasks).",
                     MetricType::Gauge);

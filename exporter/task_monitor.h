@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/label.h"
 #include "common/status.h"
 #include "exporter/history.h"
 #include "exporter/profile.h"
@@ -96,10 +97,20 @@ class TaskMonitor : public prometheus::Collectable {
   // Why AddTask refused a task, for propmon_exporter_tasks_refused_total.
   enum class Refusal { kMaxTasks, kStartTimeMismatch };
 
+  // Sources of propmon_exporter_label_values_total (indices into
+  // labels()): the task API, config discovery, `propmon-exporter run`.
+  enum LabelSource : size_t { kLabelApi, kLabelDiscovery, kLabelRun };
+  // The source of a TaskSpec::source ("api", "config", "run").
+  static size_t LabelSourceOf(const std::string& task_source);
+
   explicit TaskMonitor(Options options);
   ~TaskMonitor() override;
 
-  // Registers a task. InvalidArgument naming the field when the pid is not
+  // Registers a task. Label hygiene (common/label.h): an id that is not a
+  // good label value is refused (InvalidArgument "id: ..."), a name that is
+  // not is repaired; both are counted in labels() under the spec's source
+  // (a discovery id is repaired by Discovery before it gets here).
+  // InvalidArgument naming the field when the pid is not
   // running, when spec.start_time_ticks is set and differs from the
   // process's start time ("start_time_ticks: ..."), or when the profile is
   // invalid; AlreadyExists for the id of a running task (an ended task's id
@@ -141,6 +152,10 @@ class TaskMonitor : public prometheus::Collectable {
   const Options& options() const { return options_; }
   // Registrations refused for `reason` since the start.
   long refused(Refusal reason) const;
+  // Label values repaired or refused, by LabelSource (exported as
+  // propmon_exporter_label_values_total). Thread-safe.
+  label::Counts& labels() { return labels_; }
+  const label::Counts& labels() const { return labels_; }
 
  private:
   struct Entry {
@@ -183,6 +198,7 @@ class TaskMonitor : public prometheus::Collectable {
   std::atomic<long> err_parse_{0};
   std::atomic<long> refused_max_tasks_{0};
   std::atomic<long> refused_start_time_{0};
+  label::Counts labels_;
 };
 
 }  // namespace propmon::exporter

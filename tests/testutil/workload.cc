@@ -9,11 +9,14 @@
 //   ready PATH          create PATH (tells the test the work is done)
 //   sleep SECONDS       sleep
 //   exit CODE           exit with CODE
+//   rename HEX          set the thread name (comm) to the bytes HEX spells
+//                       with prctl(PR_SET_NAME), e.g. "ff01"
 //   spin DUTY           forever: burn DUTY (0..1) of one core
 //   grow MIB_PER_S MAX  forever: grow RSS by MIB_PER_S up to MAX MiB, then
 //   restart writeloop PATH MIB_PER_S  forever: write and fsync, truncating at
 //   64 MiB
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +129,13 @@ int main(int argc, char** argv) {
       const char* path = next();
       int fd = open(path, O_WRONLY | O_CREAT, 0644);
       if (fd >= 0) close(fd);
+    } else if (a == "rename") {
+      std::string hex = next(), name;
+      for (size_t k = 0; k + 1 < hex.size(); k += 2) {
+        name.push_back(
+            static_cast<char>(std::stoi(hex.substr(k, 2), nullptr, 16)));
+      }
+      if (prctl(PR_SET_NAME, name.c_str(), 0, 0, 0) != 0) perror("prctl");
     } else if (a == "sleep") {
       usleep(static_cast<useconds_t>(atof(next()) * 1e6));
     } else if (a == "exit") {
