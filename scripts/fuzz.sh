@@ -5,7 +5,10 @@
 # TARGET/, logs to build-fuzz/fuzz-logs/; the seeds in fuzz/corpus/TARGET
 # are only read. Exits non-zero when any target crashes.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: payload
-#        device_mapping mapping_spec config; default all)
+#        device_mapping mapping_spec config procfs registration
+#        exporter_config http_request; default all)
+#        PROPMON_FUZZ_RUNS=N scripts/fuzz.sh SECONDS TARGET   (stop each
+#        target after N executions, or SECONDS, whichever comes first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +16,8 @@ seconds=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(payload device_mapping mapping_spec config)
+  targets=(payload device_mapping mapping_spec config procfs registration
+    exporter_config http_request)
 fi
 
 # The libraries propmon builds against, plus clang and libFuzzer's runtime.
@@ -29,8 +33,11 @@ cmake --build "$build_dir" -j"$jobs" --target fuzzers
 failed=()
 for t in "${targets[@]}"; do
   case "$t" in
-    payload | mapping_spec) max_len=65536 ;;  # an MQTT payload / topic
-    *) max_len=4096 ;;
+    # An MQTT payload or topic; a registration body (the server's 64 KiB).
+    payload | mapping_spec | registration) max_len=65536 ;;
+    http_request) max_len=16384 ;;  # CivetWeb's default max_request_size
+    procfs) max_len=8192 ;;
+    *) max_len=4096 ;;  # config files
   esac
   dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
@@ -39,15 +46,21 @@ for t in "${targets[@]}"; do
   log="$build_dir/fuzz-logs/$t.log"
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   echo "fuzz: $t for ${seconds}s (max_len $max_len)"
+  runs=()
+  [ -n "${PROPMON_FUZZ_RUNS:-}" ] && runs=(-runs="$PROPMON_FUZZ_RUNS")
   rc=0
+  start=$SECONDS
   "$build_dir/fuzz/${t}_fuzz" -max_total_time="$seconds" -rss_limit_mb=2048 \
-    -max_len="$max_len" -timeout=25 -print_final_stats=1 \
+    -max_len="$max_len" -timeout=25 -print_final_stats=1 "${runs[@]}" \
     -artifact_prefix="$artifacts/" "${dict[@]}" "$corpus" "fuzz/corpus/$t" \
     >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  echo "fuzz: $t: rc=$rc, ${execs:-?} runs, ${rate:-?} exec/s," \
-    "corpus $(find "$corpus" -type f | wc -l) files"
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
+  echo "fuzz: $t: rc=$rc, $((SECONDS - start)) s, ${execs:-?} runs," \
+    "${rate:-?} exec/s, ${cov:-cov: ?}, corpus" \
+    "$(find "$corpus" -type f | wc -l) files" \
+    "($(du -sk --apparent-size "$corpus" | cut -f1) KiB)"
   if [ "$rc" -ne 0 ]; then
     failed+=("$t")
     tail -n 40 "$log"
