@@ -37,7 +37,8 @@ bool AcceptsGzip(std::string_view header) {
     while (!tok.empty() && isspace(static_cast<unsigned char>(tok.front())))
       tok.remove_prefix(1);
     if (tok.substr(0, 4) == "gzip" &&
-        (tok.size() == 4 || tok[4] == ';' || isspace(tok[4]))) {
+        (tok.size() == 4 || tok[4] == ';' ||
+         isspace(static_cast<unsigned char>(tok[4])))) {
       size_t q = tok.find("q=");
       if (q == std::string_view::npos) return true;
       std::string_view qv = tok.substr(q + 2);
