@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "bridge/bridge.h"
+#include "common/malloc_arenas.h"
 
 int main(int argc, char** argv) {
+  propmon::LimitMallocArenas();
   try {
     return propmon::bridge::BridgeMain(
         std::vector<std::string>(argv + 1, argv + argc));

@@ -4,9 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "common/malloc_arenas.h"
 #include "exporter/app.h"
 
 int main(int argc, char** argv) {
+  propmon::LimitMallocArenas();
   try {
     return propmon::exporter::ExporterMain(
         std::vector<std::string>(argv + 1, argv + argc));

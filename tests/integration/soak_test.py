@@ -76,8 +76,7 @@ def flood(pub):
     per_tick = FLOOD_RATE // 100
     while not stop.is_set():
         now = time.time()
-        if now < t0 + s:
-            time.sleep(t0 + s - now)
+        time.sleep(max(0.0, t0 + s - now))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000Z"
         for tick in range(100):
             lines = []
@@ -92,9 +91,7 @@ def flood(pub):
                 pub.stdin.flush()
             except (BrokenPipeError, ValueError):
                 return
-            target = t0 + s + (tick + 1) / 100
-            if time.time() < target:
-                time.sleep(target - time.time())
+            time.sleep(max(0.0, t0 + s + (tick + 1) / 100 - time.time()))
         # Ids whose last second was s have ended.
         with ended_lock:
             for k in range(FLOOD_TASKS):
@@ -139,8 +136,7 @@ def churn(bin_task, bin_api):
                     ended[tid] = time.time()
         alive = still
         next_tick += 1
-        if time.time() < next_tick:
-            time.sleep(next_tick - time.time())
+        time.sleep(max(0.0, next_tick - time.time()))
     for p, _ in alive:
         p.kill()
         p.wait()
@@ -186,9 +182,9 @@ def main():
          "-t", f"m/{st.DOMAIN}/c/flood/control/proplet/task_metrics"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     st.procs.append(pub)
-    threads = [threading.Thread(target=flood, args=(pub,), daemon=True),
+    threads = [threading.Thread(target=flood, args=(pub,), daemon=True, name="flood"),
                threading.Thread(target=churn, args=(bins["soak-task"], bins["soak-api"]),
-                                daemon=True)]
+                                daemon=True, name="churn")]
     for t in threads:
         t.start()
     t_start = time.time()
@@ -239,6 +235,9 @@ def main():
         if br_stale:
             failures.append(f"minute {m}: bridge series of ended tasks "
                             f"(id, seconds since end, a series): {br_stale[:5]}")
+    for t in threads:
+        if not t.is_alive():
+            failures.append(f"the load generator {t.name} died before the end")
     stop.set()
     for t in threads:
         t.join(timeout=30)
