@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/flags.h"
+#include "common/label.h"
 #include "common/log.h"
 #include "exporter/api.h"
 #include "exporter/collectors/host_collectors.h"
@@ -154,6 +155,25 @@ std::string ResolvePropletId(const FlagSet& f, bool privacy) {
   return HostnameOrEmpty();
 }
 
+// The proplet id: the config's, unless --proplet-id is given or the config
+// has none (then ResolvePropletId). It labels every series and keys the
+// proplet at the bridge, so an invalid one is refused at start
+// (common/label.h), never repaired.
+StatusOr<std::string> PropletId(const FlagSet& f, const std::string& configured,
+                                bool privacy) {
+  std::string id = f.IsSet("proplet-id") || configured.empty()
+                       ? ResolvePropletId(f, privacy)
+                       : configured;
+  if (auto why = label::Check(id)) {
+    return InvalidArgument(
+        "proplet_id \"" + label::Repaired(id) + "\" " +
+        label::ReasonText(*why) +
+        " (set it with --proplet-id, PROPLET_CLIENT_ID or proplet_id in the "
+        "config: 1 to 256 bytes of UTF-8 without control characters)");
+  }
+  return id;
+}
+
 }  // namespace
 
 int ExporterMain(const std::vector<std::string>& args) {
@@ -197,9 +217,12 @@ int ExporterMain(const std::vector<std::string>& args) {
 
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
-  mo.proplet_id = flags.IsSet("proplet-id") || config->proplet_id.empty()
-                      ? ResolvePropletId(flags, config->privacy)
-                      : config->proplet_id;
+  auto proplet_id = PropletId(flags, config->proplet_id, config->privacy);
+  if (!proplet_id.ok()) {
+    std::cerr << "propmon-exporter: " << proplet_id.status().message() << "\n";
+    return 2;
+  }
+  mo.proplet_id = *proplet_id;
   mo.globals = config->Globals();
   mo.max_tasks = config->max_tasks;
   TaskMonitor monitor(mo);
@@ -421,9 +444,13 @@ int RunMain(const std::vector<std::string>& args) {
   if (task_id.empty()) task_id = "run-" + std::to_string(child);
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
-  mo.proplet_id = flags.IsSet("proplet-id") || config->proplet_id.empty()
-                      ? ResolvePropletId(flags, config->privacy)
-                      : config->proplet_id;
+  auto proplet_id = PropletId(flags, config->proplet_id, config->privacy);
+  if (!proplet_id.ok()) {
+    std::cerr << "propmon-exporter run: " << proplet_id.status().message()
+              << "\n";
+    return 2;
+  }
+  mo.proplet_id = *proplet_id;
   mo.globals = config->Globals();
   TaskMonitor monitor(mo);
   std::unique_ptr<Publisher> publisher;

@@ -605,5 +605,23 @@ TEST_F(ExporterBinaryTest, BadConfigExitsWithTheLocation) {
               HasSubstr(config + ":3:5: tasks[0].colour: unknown key"));
 }
 
+// The proplet id labels every series: one with a control character or past
+// 256 bytes is refused at start, never published (common/label.h).
+TEST_F(ExporterBinaryTest, InvalidPropletIdIsRefusedAtStart) {
+  for (const std::string& id :
+       {std::string("node\x01a"), std::string(300, 'p')}) {
+    Subprocess p;
+    ASSERT_TRUE(p.Start({testutil::ExporterBinary(), "--proplet-id=" + id,
+                         "--web.listen-address=127.0.0.1:0"},
+                        dir_.File("id.log")));
+    auto st = p.Wait(10s);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(WIFEXITED(*st));
+    EXPECT_EQ(WEXITSTATUS(*st), 2);
+    EXPECT_THAT(testutil::ReadFileOrEmpty(dir_.File("id.log")),
+                HasSubstr("proplet_id \""));
+  }
+}
+
 }  // namespace
 }  // namespace propmon::exporter
