@@ -315,7 +315,12 @@ const char* ProblemName(Problem problem);
 struct LabelRepair {
   const char* field;  // static: "namespace"
   label::Reason reason;
-  bool operator==(const LabelRepair&) const = default;
+  // By the field's text, not its address (string literals need not be
+  // merged across translation units).
+  bool operator==(const LabelRepair& o) const {
+    return std::string_view(field) == std::string_view(o.field) &&
+           reason == o.reason;
+  }
 };
 
 struct FieldProblem {

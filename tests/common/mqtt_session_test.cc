@@ -42,6 +42,10 @@ TEST_P(MqttInflightTest, UnacknowledgedQos1MessagesSurviveDisconnect) {
 
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(pub->Publish("if/t", Seq(i)).ok());
   ASSERT_TRUE(inbox.WaitFor(3));
+  // The subscriber can have the third message before the publisher has its
+  // PUBACK (seen under ASan on a loaded machine): wait for all three.
+  ASSERT_TRUE(WaitUntil([&] { return pub->stats().published_total == 3; },
+                        seconds(10)));
 
   proxy.SetSwallowing(true);
   for (int i = 3; i < 8; ++i) ASSERT_TRUE(pub->Publish("if/t", Seq(i)).ok());
