@@ -225,19 +225,24 @@ void ProcMeminfo(std::string_view text) {
   // collector's parser accepts it) and holds one "MemTotal: N kB" line
   // (N in digits) at the start of a line, the two that return whole bytes
   // both give N * 1024, or both nothing when that does not fit in 64 bits.
-  int lines = 0;
+  // (ParseMemTotal reads the first line that starts with "MemTotal:", such
+  // as "MemTotal:Other: 5 kB", sysinfo's the last whose first field is
+  // "MemTotal:": so only a file with one line of either kind is compared.)
+  int lines = 0, starts = 0;
   std::string_view digits;
   std::vector<std::string_view> f;
   for (std::string_view line : Lines(text)) {
     SplitFields(line, &f);
+    const bool start = line.substr(0, 9) == "MemTotal:";
+    starts += start;
     if (f.empty() || f[0] != "MemTotal:") continue;
     ++lines;
-    if (line.substr(0, 9) == "MemTotal:" && f.size() == 3 && f[2] == "kB" &&
+    if (start && f.size() == 3 && f[2] == "kB" &&
         f[1].find_first_not_of("0123456789") == std::string_view::npos) {
       digits = f[1];
     }
   }
-  if (totals != 1 || lines != 1 || digits.empty()) return;
+  if (totals != 1 || lines != 1 || starts != 1 || digits.empty()) return;
   uint64_t kb = 0;
   if (!ParseU64(digits, &kb) || kb > UINT64_MAX / 1024) {
     Check(!total.ok(), "meminfo: ParseMemTotal wrapped around");
