@@ -45,8 +45,7 @@ def main():
         p = st.spawn(["sleep", "600"])
         sleepers.append(p)
         st.register(f"r{i:02d}", p.pid)
-    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
-                  "the exporter did not connect to the broker")
+    st.wait_exporter_connected()
     time.sleep(3)
 
     # Restarts. Samples taken from kill_from on may be lost (and must then be

@@ -65,8 +65,7 @@ def bridge_kill():
     st.start_bridge()
     st.start_exporter("bkill")
     sleepers(tasks, "k")
-    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
-                  "the exporter did not connect to the broker")
+    st.wait_exporter_connected()
     time.sleep(4)
     st.bridge.send_signal(signal.SIGKILL)
     st.bridge.wait()
@@ -124,8 +123,7 @@ def exporter_sigterm():
     # (a) the broker comes back as the exporter is told to stop.
     st.start_exporter("sigterm")
     sleepers(tasks, "s")
-    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
-                  "the exporter did not connect to the broker")
+    st.wait_exporter_connected()
     time.sleep(3)
     stopped_at, buffered = exporter_buffered("s", tasks)
     expect = {}
@@ -167,8 +165,7 @@ def exporter_sigterm():
     os.rename(os.path.join(st.tmp, "exporter.log"), os.path.join(st.tmp, "exporter-a.log"))
     st.start_exporter("sigterm")
     sleepers(tasks, "b")
-    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
-                  "the exporter did not connect to the broker")
+    st.wait_exporter_connected()
     time.sleep(2)
     _, buffered = exporter_buffered("b", tasks)
     time.sleep(0.3)
@@ -199,8 +196,7 @@ def shutdown_load():
     st.start_bridge()
     st.start_exporter("load")
     sleepers(1000, "L")
-    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
-                  "the exporter did not connect to the broker")
+    st.wait_exporter_connected()
     stop = threading.Event()
     threads = [threading.Thread(target=hammer, args=(url, stop), daemon=True)
                for url in (f"http://127.0.0.1:{st.exporter_port}/metrics",

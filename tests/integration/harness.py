@@ -204,6 +204,11 @@ class Stack:
         self.wait_until(lambda: self.get_exporter("/-/ready"),
                         "the exporter did not start")
 
+    def wait_exporter_connected(self):
+        self.wait_until(
+            lambda: self.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
+            "the exporter did not connect to the broker")
+
     def get_bridge(self, path):
         return get(f"http://127.0.0.1:{self.bridge_port}{path}")
 

@@ -176,8 +176,7 @@ def main():
         "    comm: [soak-task]\n"
         "    include_children: false\n"
         "    profile: intensive\n"))
-    st.wait_until(lambda: st.metric("exporter", "propmon_exporter_mqtt_connected") == 1,
-                  "the exporter did not connect to the broker")
+    st.wait_exporter_connected()
     pub = subprocess.Popen(
         ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(st.mqtt_port),
          "-u", st.DOMAIN, "-P", st.EXPORTER_KEY, "-q", "1", "-l",
