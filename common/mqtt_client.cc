@@ -636,8 +636,12 @@ class MqttClient::Impl {
     }
     const double deadline =
         MonotonicSeconds() + std::chrono::duration<double>(drain).count();
+    // A connection that has just come up still owes its connected
+    // handler's messages (the exporter's create and alive): wait for the
+    // handler too, not only for the buffer.
     cv_.wait_until(lk, ToTimePoint(deadline), [&] {
-      return (buffer_.empty() && inflight_.empty()) ||
+      return (buffer_.empty() && inflight_.empty() && events_.empty() &&
+              !handling_event_) ||
              state_ != State::kConnected;
     });
     stop_requested_ = true;
@@ -691,7 +695,10 @@ class MqttClient::Impl {
     }
     {
       std::lock_guard lk(mu_);
-      if (stopping_) {
+      // During Stop()'s drain, the handlers it waits for may still publish.
+      const bool draining_handler =
+          handling_event_ && !stop_requested_ && callback_depth > 0;
+      if (stopping_ && !draining_handler) {
         ++failed_total_;
         last_error_ = "publish after Stop()";
         return Unavailable("mqtt: client is stopped");
@@ -867,6 +874,7 @@ class MqttClient::Impl {
         events_.pop_front();
         ConnectedHandler on_connected = on_connected_;
         ConnectionLostHandler on_lost = on_connection_lost_;
+        handling_event_ = true;
         lk.unlock();
         if (e.connected && on_connected) {
           Shielded("connected handler", on_connected);
@@ -874,6 +882,8 @@ class MqttClient::Impl {
           Shielded("connection lost handler", [&] { on_lost(e.cause); });
         }
         lk.lock();
+        handling_event_ = false;
+        cv_.notify_all();
         continue;
       }
       double wake = now + 3600;
@@ -1417,6 +1427,7 @@ class MqttClient::Impl {
   std::map<std::uint64_t, size_t> pending_subs_;  // Action id -> subs_ index.
   std::vector<size_t> confirmed_subs_;
   std::deque<Event> events_;
+  bool handling_event_ = false;  // Run() is inside a handler of events_
   std::string last_error_;
   int server_disconnect_reason_ = 0;
   bool tls_tap_active_ = false;  // This client counts in TlsTap's connecting.

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -166,6 +168,35 @@ TEST(MqttSessionTest, WillIsPublishedOnUncleanDisconnectOnly) {
   ASSERT_TRUE(observer->Publish("will/marker", "after stop").ok());
   ASSERT_TRUE(wills.WaitFor(2));
   EXPECT_EQ(wills.payloads(), (std::vector<std::string>{"gone", "after stop"}));
+}
+
+// Stop() right as a connection comes up: the connected handler (the
+// exporter's create and alive) may still be running when the buffer looks
+// empty. Stop waits for it and drains what it publishes; before it did, a
+// short `propmon-exporter run` sometimes lost its create message.
+TEST(MqttSessionTest, StopDrainsWhatTheConnectedHandlerPublishes) {
+  Broker broker;
+  ASSERT_TRUE(broker.Start());
+  Inbox inbox;
+  auto observer =
+      Subscriber(Options(broker.Url(), "observer"), {"hello/#"}, 1, &inbox);
+  ASSERT_TRUE(observer);
+  auto c = MustCreate(Options(broker.Url(), "greeter"));
+  ASSERT_TRUE(c);
+  MqttClient* raw = c.get();
+  std::atomic<bool> in_handler{false};
+  ASSERT_TRUE(c->SetConnectedHandler([raw, &in_handler] {
+    in_handler = true;
+    // Long enough for Stop() to begin while the handler is still here.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(raw->Publish("hello/create", "c").ok());
+  }));
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return in_handler.load(); }, seconds(10)));
+  c->Stop(std::chrono::seconds(5));
+  ASSERT_TRUE(inbox.WaitFor(1));
+  EXPECT_EQ(inbox.payloads(), std::vector<std::string>{"c"});
+  EXPECT_EQ(c->stats().failed_total, 0u);
 }
 
 }  // namespace
