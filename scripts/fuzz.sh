@@ -9,6 +9,8 @@
 #        exporter_config http_request; default all)
 #        PROPMON_FUZZ_RUNS=N scripts/fuzz.sh SECONDS TARGET   (stop each
 #        target after N executions, or SECONDS, whichever comes first)
+#        PROPMON_FUZZ_BUILD_DIR=build-asan scripts/fuzz.sh 30   (CI: the
+#        fuzzers of scripts/sanitize.sh's clang ASan build, no new build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +27,14 @@ scripts/install-deps.sh clang-14 libclang-rt-14-dev
 
 build_dir=${PROPMON_FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${PROPMON_JOBS:-2}
-CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROPMON_BUILD_FUZZERS=ON \
-  -DPROPMON_BUILD_TESTS=OFF -DPROPMON_BUILD_BENCHMARKS=OFF >/dev/null
+# A build dir already configured with the fuzzers (such as scripts/
+# sanitize.sh's build-asan, a Debug build: fewer executions per second) is
+# used as it is; otherwise it is configured as an optimized fuzzing build.
+if ! grep -qs '^PROPMON_BUILD_FUZZERS:BOOL=ON' "$build_dir/CMakeCache.txt"; then
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROPMON_BUILD_FUZZERS=ON \
+    -DPROPMON_BUILD_TESTS=OFF -DPROPMON_BUILD_BENCHMARKS=OFF >/dev/null
+fi
 cmake --build "$build_dir" -j"$jobs" --target fuzzers
 
 failed=()

@@ -11,6 +11,8 @@
 #     stopped with a full buffer, a fork-and-exit churn, the bridge killed and
 #     restarted), each stopped with SIGTERM and required to exit 0;
 #   - (ASan only) every committed fuzz corpus file (ctest -L fuzz).
+# The ASan build (clang-14) also builds the libFuzzer targets, which
+# `.ci/run` then runs with `PROPMON_FUZZ_BUILD_DIR=build-asan scripts/fuzz.sh`.
 # Any memory error, leak, undefined behaviour or data race fails the run.
 # docs/reliability.md says what is suppressed and why.
 # Usage: scripts/sanitize.sh [gtest filter]      (CI runs it after test.sh)
@@ -18,7 +20,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+# The ASan build is made with clang and carries the libFuzzer targets too
+# (PROPMON_BUILD_FUZZERS=ON), so that `.ci/run` fuzzes with it instead of
+# compiling everything a third time (docs/fuzzing.md).
+scripts/install-deps.sh clang-14 libclang-rt-14-dev
 
 jobs=${PROPMON_JOBS:-2}
 filter=${1:-*}
@@ -45,10 +50,22 @@ for san in $sanitizers; do
       exit 2
       ;;
   esac
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DPROPMON_SANITIZE="$san" \
+  compiler=()
+  extra=()
+  if [ "$san" = address ]; then
+    # An older build-asan made by gcc: start it over with clang.
+    if [ -f "$build_dir/CMakeCache.txt" ] &&
+      ! grep -q '^CMAKE_CXX_COMPILER:.*clang++-14' "$build_dir/CMakeCache.txt"; then
+      rm -rf "$build_dir/CMakeCache.txt" "$build_dir/CMakeFiles"
+    fi
+    compiler=(CC=clang-14 CXX=clang++-14)
+    extra=(-DPROPMON_BUILD_FUZZERS=ON)
+  fi
+  env "${compiler[@]}" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
+    -DPROPMON_SANITIZE="$san" "${extra[@]}" \
     -DPROPMON_BUILD_TESTS=ON -DPROPMON_BUILD_BENCHMARKS=OFF >/dev/null
   replays=()
-  [ "$san" = address ] && replays=(fuzz_replays)
+  [ "$san" = address ] && replays=(fuzz_replays fuzzers)
   cmake --build "$build_dir" -j"$jobs" --target common_test exporter_test \
     bridge_test propmon-exporter propmon-bridge workload "${replays[@]}"
   for t in common_test exporter_test bridge_test; do
