@@ -1,6 +1,8 @@
 #include "exporter/procfs.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -198,7 +200,11 @@ StatusOr<NetTotals> ParseNetDevTotals(std::string_view text) {
 
 std::vector<pid_t> ParsePidList(std::string_view text) {
   std::vector<pid_t> out;
-  std::string_view f[1];
+  AppendPidList(text, &out);
+  return out;
+}
+
+void AppendPidList(std::string_view text, std::vector<pid_t>* out) {
   while (!text.empty()) {
     size_t i = 0;
     while (i < text.size() && IsSpace(text[i])) ++i;
@@ -206,26 +212,27 @@ std::vector<pid_t> ParsePidList(std::string_view text) {
     while (j < text.size() && !IsSpace(text[j])) ++j;
     if (i == j) break;
     pid_t p = 0;
-    if (ParseNum(text.substr(i, j - i), &p) && p > 0) out.push_back(p);
+    if (ParseNum(text.substr(i, j - i), &p) && p > 0) out->push_back(p);
     text.remove_prefix(j);
   }
-  (void)f;
-  return out;
 }
 
 ProcReader::ProcReader(std::string root) : root_(std::move(root)) {
   buf_.reserve(4096);
+  path_.reserve(root_.size() + 64);
 }
 
-std::string ProcReader::Path(pid_t pid, const char* leaf) const {
-  std::string p = root_;
-  p += '/';
-  p += std::to_string(pid);
+const std::string& ProcReader::Path(pid_t pid, const char* leaf) {
+  path_.assign(root_);
+  path_ += '/';
+  char num[24];
+  auto r = std::to_chars(num, num + sizeof(num), pid);
+  path_.append(num, r.ptr);
   if (leaf && *leaf) {
-    p += '/';
-    p += leaf;
+    path_ += '/';
+    path_ += leaf;
   }
-  return p;
+  return path_;
 }
 
 StatusOr<ProcStat> ProcReader::ReadStat(pid_t pid) {
@@ -247,43 +254,84 @@ StatusOr<std::optional<uint64_t>> ProcReader::ReadMaxOpenFiles(pid_t pid) {
   return ParseMaxOpenFiles(buf_);
 }
 
-StatusOr<int64_t> ProcReader::CountFds(pid_t pid) {
-  std::string p = Path(pid, "fd");
-  DIR* d = opendir(p.c_str());
-  if (d == nullptr) {
+template <typename F>
+Status ProcReader::ForEachEntry(const std::string& dir, F&& f) {
+  // getdents64 into a member buffer: opendir() would malloc a DIR per call.
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
     int e = errno;
-    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
-    return Unavailable(p + ": " + strerror(e));
+    if (e == ENOENT || e == ESRCH) return NotFound(dir + ": gone");
+    return Unavailable(dir + ": " + strerror(e));
   }
+  if (dents_.size() < 16384) dents_.resize(16384);
+  while (true) {
+    long n = syscall(SYS_getdents64, fd, dents_.data(), dents_.size());
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      if (e == ENOENT || e == ESRCH) return NotFound(dir + ": gone");
+      return Unavailable(dir + ": " + strerror(e));
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      struct Dirent64 {
+        uint64_t d_ino;
+        int64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[1];
+      };
+      const auto* d = reinterpret_cast<const Dirent64*>(dents_.data() + off);
+      f(std::string_view(d->d_name));
+      off += d->d_reclen;
+    }
+  }
+  close(fd);
+  return Status::Ok();
+}
+
+StatusOr<int64_t> ProcReader::CountFds(pid_t pid) {
   int64_t n = 0;
-  while (dirent* ent = readdir(d)) {
-    if (ent->d_name[0] != '.') ++n;
-  }
-  closedir(d);
+  Status s = ForEachEntry(Path(pid, "fd"), [&](std::string_view name) {
+    if (name[0] != '.') ++n;
+  });
+  if (!s.ok()) return s;
   return n;
 }
 
 StatusOr<std::vector<pid_t>> ProcReader::ListThreads(pid_t pid) {
-  std::string p = Path(pid, "task");
-  DIR* d = opendir(p.c_str());
-  if (d == nullptr) return NotFound(p + ": gone");
   std::vector<pid_t> out;
-  while (dirent* ent = readdir(d)) {
-    pid_t t = 0;
-    std::string_view name = ent->d_name;
-    if (ParseNum(name, &t)) out.push_back(t);
-  }
-  closedir(d);
+  Status s = ListThreadsInto(pid, &out);
+  if (!s.ok()) return s;
   return out;
 }
 
+Status ProcReader::ListThreadsInto(pid_t pid, std::vector<pid_t>* out) {
+  out->clear();
+  return ForEachEntry(Path(pid, "task"), [&](std::string_view name) {
+    pid_t t = 0;
+    if (ParseNum(name, &t)) out->push_back(t);
+  });
+}
+
 StatusOr<std::vector<pid_t>> ProcReader::ReadChildren(pid_t pid, pid_t tid) {
-  std::string p = Path(pid, "task/");
-  p += std::to_string(tid);
-  p += "/children";
-  Status s = ReadFileTo(p, &buf_);
+  std::vector<pid_t> out;
+  Status s = AppendChildren(pid, tid, &out);
   if (!s.ok()) return s;
-  return ParsePidList(buf_);
+  return out;
+}
+
+Status ProcReader::AppendChildren(pid_t pid, pid_t tid,
+                                  std::vector<pid_t>* out) {
+  Path(pid, "task/");
+  char num[24];
+  auto r = std::to_chars(num, num + sizeof(num), tid);
+  path_.append(num, r.ptr);
+  path_ += "/children";
+  Status s = ReadFileTo(path_, &buf_);
+  if (!s.ok()) return s;
+  AppendPidList(buf_, out);
+  return Status::Ok();
 }
 
 std::vector<pid_t> ProcReader::ListPids() {
@@ -300,6 +348,18 @@ std::vector<pid_t> ProcReader::ListPids() {
 
 StatusOr<std::string> ProcReader::NetNamespace(pid_t pid) {
   return ReadLink(Path(pid, "ns/net"));
+}
+
+StatusOr<std::string_view> ProcReader::NetNamespaceView(pid_t pid) {
+  const std::string& p = Path(pid, "ns/net");
+  link_.resize(256);
+  ssize_t n = readlink(p.c_str(), link_.data(), link_.size());
+  if (n < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ESRCH) return NotFound(p + ": gone");
+    return Unavailable(p + ": " + strerror(e));
+  }
+  return std::string_view(link_.data(), static_cast<size_t>(n));
 }
 
 StatusOr<std::string> ProcReader::SelfNetNamespace() {

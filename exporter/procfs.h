@@ -68,9 +68,13 @@ StatusOr<uint64_t> ParseBootTime(std::string_view text);
 
 // Parses a whitespace-separated list of pids (/proc/PID/task/TID/children).
 std::vector<pid_t> ParsePidList(std::string_view text);
+// The same, appended to *out (no allocation once *out has the capacity).
+void AppendPidList(std::string_view text, std::vector<pid_t>* out);
 
-// Reads a procfs tree. Reuses internal buffers: not thread-safe; use one
-// ProcReader per thread.
+// Reads a procfs tree. Reuses internal buffers (the file text, the path):
+// not thread-safe; use one ProcReader per thread. Once warm, reading a
+// process's files allocates nothing (the *Into / Append / View forms), so a
+// steady-state sample allocates nothing (task_sampler_alloc_test.cc).
 class ProcReader {
  public:
   explicit ProcReader(std::string root = "/proc");
@@ -84,12 +88,16 @@ class ProcReader {
   StatusOr<int64_t> CountFds(pid_t pid);
   // Thread ids under /proc/PID/task.
   StatusOr<std::vector<pid_t>> ListThreads(pid_t pid);
+  Status ListThreadsInto(pid_t pid, std::vector<pid_t>* out);
   // Children of one thread (needs CONFIG_PROC_CHILDREN).
   StatusOr<std::vector<pid_t>> ReadChildren(pid_t pid, pid_t tid);
+  Status AppendChildren(pid_t pid, pid_t tid, std::vector<pid_t>* out);
   // All numeric entries of the root.
   std::vector<pid_t> ListPids();
   // The target of /proc/PID/ns/net ("net:[4026531840]").
   StatusOr<std::string> NetNamespace(pid_t pid);
+  // The same, as a view into the reader's buffer, valid until the next call.
+  StatusOr<std::string_view> NetNamespaceView(pid_t pid);
   // The namespace of ROOT/self (this process on a live procfs).
   StatusOr<std::string> SelfNetNamespace();
   StatusOr<NetTotals> ReadNetDev(pid_t pid);
@@ -106,9 +114,16 @@ class ProcReader {
   StatusOr<std::string> ReadCgroup(pid_t pid);
 
  private:
-  std::string Path(pid_t pid, const char* leaf) const;
+  // ROOT/PID/LEAF in path_ (valid until the next call).
+  const std::string& Path(pid_t pid, const char* leaf);
   std::string root_;
   std::string buf_;
+  std::string path_;
+  std::string link_;
+  std::vector<char> dents_;  // getdents64 buffer.
+  // Calls f(name) for every entry of `dir` (".", ".." included).
+  template <typename F>
+  Status ForEachEntry(const std::string& dir, F&& f);
   uint64_t boot_time_ = 0;
 };
 

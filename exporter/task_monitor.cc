@@ -131,7 +131,6 @@ Status TaskMonitor::AddTask(TaskSpec spec) {
                                ? static_cast<size_t>(spec.profile.history_size)
                                : 0);
   e->registered_at = clock_->Now();
-  e->next_due = clock_->Monotonic();  // Sample at once.
   e->sampling_enabled =
       spec.profile.enabled && options_.globals.enable_monitoring;
   e->spec = std::move(spec);
@@ -153,8 +152,15 @@ Status TaskMonitor::AddTask(TaskSpec spec) {
                         "monitors (max_tasks " +
                         std::to_string(options_.max_tasks) + ")");
     }
-    tasks_[e->spec.id] = e;  // Replaces an ended task of the same id.
+    if (it != tasks_.end()) {  // Replaces an ended task of the same id.
+      ForgetLocked(it->second.get());
+      it->second = e;
+    } else {
+      tasks_.emplace(e->spec.id, e);
+    }
     ++running_;
+    ++root_pids_[e->spec.pid];
+    if (e->sampling_enabled) ScheduleLocked(e, clock_->Monotonic());  // Now.
   }
   PM_LOG(kInfo) << "task added id=" << e->spec.id << " pid=" << e->spec.pid
                 << " profile=" << e->spec.profile.name
@@ -167,10 +173,32 @@ Status TaskMonitor::RemoveTask(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return NotFound("task \"" + id + "\" not found");
-  if (it->second->state == TaskState::kRunning) --running_;
+  ForgetLocked(it->second.get());
   tasks_.erase(it);
   cv_.notify_all();
   return Status::Ok();
+}
+
+void TaskMonitor::ForgetLocked(Entry* e) {
+  e->removed = true;
+  ++e->sched_gen;  // Its schedule item, if any, is stale now.
+  if (e->state == TaskState::kRunning) {
+    --running_;
+    auto r = root_pids_.find(e->spec.pid);
+    if (r != root_pids_.end() && --r->second == 0) root_pids_.erase(r);
+  } else {
+    --ended_count_;
+  }
+}
+
+double TaskMonitor::NextTick(double now_mono, double interval) {
+  return interval * (std::floor(now_mono / interval + 0.5) + 1);
+}
+
+void TaskMonitor::ScheduleLocked(const std::shared_ptr<Entry>& e, double due) {
+  e->next_due = due;
+  schedule_.push_back(Due{due, ++e->sched_gen, e});
+  std::push_heap(schedule_.begin(), schedule_.end(), std::greater<>());
 }
 
 long TaskMonitor::refused(Refusal reason) const {
@@ -229,17 +257,12 @@ StatusOr<HistoryPage> TaskMonitor::History(const std::string& id, size_t offset,
 
 bool TaskMonitor::WatchesRootPid(pid_t pid) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [id, e] : tasks_) {
-    if (e->state == TaskState::kRunning && e->spec.pid == pid) return true;
-  }
-  return false;
+  return root_pids_.count(pid) > 0;
 }
 
 size_t TaskMonitor::RunningTasks() const {
   std::lock_guard<std::mutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [id, e] : tasks_) n += e->state == TaskState::kRunning;
-  return n;
+  return running_;
 }
 
 void TaskMonitor::SetWaitStatus(const std::string& id, int wait_status) {
@@ -282,41 +305,43 @@ double TaskMonitor::RunOnce(bool force) {
   double t0 = CpuTimeNow();
   double now_mono = clock_->Monotonic();
   double now = clock_->Now();
-  std::vector<std::shared_ptr<Entry>> due;
-  std::vector<TaskObserver*> observers;
-  std::function<std::map<pid_t, uint64_t>()> gpu_memory;
+  // Kept between passes (guarded by sample_mu_) for its capacity: a pass in
+  // steady state allocates nothing (task_sampler_alloc_test.cc).
+  std::vector<std::shared_ptr<Entry>>& due = due_;
+  due.clear();
+  // Set before Start() and never changed after (the thread's start orders
+  // them before this read).
+  const std::vector<TaskObserver*>& observers = observers_;
+  const std::function<std::map<pid_t, uint64_t>()>& gpu_memory = gpu_memory_;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    observers = observers_;
-    gpu_memory = gpu_memory_;
-    // Expire ended tasks from the API after their retention.
-    size_t ended = 0;
-    for (auto it = tasks_.begin(); it != tasks_.end();) {
-      const Entry& e = *it->second;
-      if (e.state == TaskState::kEnded) {
-        if (now_mono - e.ended_mono > options_.ended_retention_seconds) {
-          it = tasks_.erase(it);
-          continue;
+    // Forget ended tasks after their retention, or the oldest ones beyond
+    // max_ended_tasks: ended_ is in the order they ended.
+    while (!ended_.empty()) {
+      Entry* e = ended_.front().get();
+      if (!e->removed) {
+        if (now_mono - e->ended_mono <= options_.ended_retention_seconds &&
+            ended_count_ <= options_.max_ended_tasks) {
+          break;
         }
-        ++ended;
+        ForgetLocked(e);
+        tasks_.erase(e->spec.id);
       }
-      ++it;
+      ended_.pop_front();
     }
-    if (ended > options_.max_ended_tasks) {
-      std::vector<std::pair<double, std::string>> order;
-      for (const auto& [id, e] : tasks_) {
-        if (e->state == TaskState::kEnded)
-          order.emplace_back(e->ended_mono, id);
+    if (force) {
+      for (auto& [id, e] : tasks_) {
+        if (e->state == TaskState::kRunning && e->sampling_enabled) {
+          ++e->sched_gen;  // Its schedule item is stale: rescheduled below.
+          due.push_back(e);
+        }
       }
-      std::sort(order.begin(), order.end());
-      for (size_t i = 0; i < ended - options_.max_ended_tasks; ++i) {
-        tasks_.erase(order[i].second);
-      }
-    }
-    for (auto& [id, e] : tasks_) {
-      if (e->state == TaskState::kRunning && e->sampling_enabled &&
-          (force || e->next_due <= now_mono + 0.001)) {
-        due.push_back(e);
+    } else {
+      while (!schedule_.empty() && schedule_.front().due <= now_mono + 0.001) {
+        std::pop_heap(schedule_.begin(), schedule_.end(), std::greater<>());
+        Due d = std::move(schedule_.back());
+        schedule_.pop_back();
+        if (d.gen == d.entry->sched_gen) due.push_back(std::move(d.entry));
       }
     }
   }
@@ -349,18 +374,22 @@ double TaskMonitor::RunOnce(bool force) {
       e->last = sample;
       e->samples++;
       if (e->spec.profile.KeepsHistory()) e->history.Add(sample);
-      // Keep the schedule on its grid so intervals do not drift.
-      double interval = e->spec.profile.interval_seconds;
-      e->next_due +=
-          interval *
-          std::max(1.0, std::ceil((now_mono - e->next_due) / interval + 1e-9));
       if (!alive) {
         e->state = TaskState::kEnded;
         e->ended_at = now;
         e->ended_mono = now_mono;
         // Unless RemoveTask took it (and counted it) during the pass.
-        auto it = tasks_.find(e->spec.id);
-        if (it != tasks_.end() && it->second == e) --running_;
+        if (!e->removed) {
+          --running_;
+          auto r = root_pids_.find(e->spec.pid);
+          if (r != root_pids_.end() && --r->second == 0) root_pids_.erase(r);
+          ++ended_count_;
+          ended_.push_back(e);
+        }
+      } else if (!e->removed) {
+        // On the interval's grid, so that intervals do not drift and tasks
+        // of one interval stay in one pass.
+        ScheduleLocked(e, NextTick(now_mono, e->spec.profile.interval_seconds));
       }
       if (!observers.empty()) info = InfoLocked(*e);
     }
@@ -371,23 +400,29 @@ double TaskMonitor::RunOnce(bool force) {
       for (TaskObserver* o : observers) o->OnEnded(info);
     }
   }
+  const size_t sampled = due.size();
+  due.clear();  // Drops the references to removed entries now.
   err_vanished_.fetch_add(errors.process_vanished);
   err_read_.fetch_add(errors.read_failed);
   err_parse_.fetch_add(errors.parse_failed);
   double spent = CpuTimeNow() - t0;
   AtomicAdd(&collection_seconds_total_, spent);
-  if (!due.empty()) last_pass_seconds_ = spent;
+  if (sampled > 0) last_pass_seconds_ = spent;
 
+  // The next sample, or the oldest ended task's expiry. (An ended task's
+  // grace period needs no wake-up: Collect() checks it at scrape time.)
   double next = now_mono + 3600;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [id, e] : tasks_) {
-    if (e->state == TaskState::kRunning && e->sampling_enabled) {
-      next = std::min(next, e->next_due);
-    } else if (e->state == TaskState::kEnded) {
-      double grace_end = e->ended_mono + options_.grace_intervals *
-                                             e->spec.profile.interval_seconds;
-      if (grace_end > now_mono) next = std::min(next, grace_end);
-    }
+  while (!schedule_.empty() &&
+         schedule_.front().gen != schedule_.front().entry->sched_gen) {
+    std::pop_heap(schedule_.begin(), schedule_.end(), std::greater<>());
+    schedule_.pop_back();  // Stale: removed or rescheduled.
+  }
+  if (!schedule_.empty()) next = std::min(next, schedule_.front().due);
+  while (!ended_.empty() && ended_.front()->removed) ended_.pop_front();
+  if (!ended_.empty()) {
+    next = std::min(next, ended_.front()->ended_mono +
+                              options_.ended_retention_seconds + 0.001);
   }
   return next;
 }

@@ -1,6 +1,11 @@
 // TaskMonitor: the registry of monitored tasks, the scheduler that samples
 // each task on its own profile interval, and the Collectable that turns the
 // latest samples into per-task series. Thread-safe.
+//
+// Scheduling: a task is sampled at once when added, then on the ticks of its
+// interval's grid (multiples of the interval on the monotonic clock), so all
+// tasks of one interval share one pass and the thread wakes once per tick,
+// not once per task. A pass costs O(due tasks), never a walk of all tasks.
 #ifndef PROPMON_EXPORTER_TASK_MONITOR_H_
 #define PROPMON_EXPORTER_TASK_MONITOR_H_
 
@@ -10,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -142,9 +149,9 @@ class TaskMonitor : public prometheus::Collectable {
   // Starts / stops the background collection thread.
   void Start();
   void Stop();
-  // Samples every task that is due now (or all, when `force`), expires
-  // ended tasks past their grace period; returns the monotonic time of the
-  // next due event. Used by the thread and by tests with a FakeClock.
+  // Samples every task that is due now (or all, when `force`), forgets
+  // ended tasks past their retention; returns the monotonic time of the
+  // next sample or expiry. Used by the thread and by tests with a FakeClock.
   double RunOnce(bool force = false);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -171,7 +178,25 @@ class TaskMonitor : public prometheus::Collectable {
     std::optional<int> wait_status;
     long samples = 0;
     bool sampling_enabled = true;
+    // Incremented at every (re)scheduling: a schedule_ item with another
+    // generation is stale and skipped when it comes up.
+    uint64_t sched_gen = 0;
+    bool removed = false;  // No longer in tasks_ (removed or replaced).
   };
+  // An entry of the sampling schedule (a min-heap on `due`).
+  struct Due {
+    double due;
+    uint64_t gen;
+    std::shared_ptr<Entry> entry;
+    bool operator>(const Due& o) const { return due > o.due; }
+  };
+  // The next tick of the task's interval grid (multiples of the interval on
+  // the monotonic clock) at least half an interval after `now_mono`: tasks
+  // that share an interval are sampled in one pass, one wake-up per tick.
+  static double NextTick(double now_mono, double interval);
+  void ScheduleLocked(const std::shared_ptr<Entry>& e, double due);
+  // Takes `e` out of tasks_' bookkeeping (it has just been erased from it).
+  void ForgetLocked(Entry* e);
   TaskInfo InfoLocked(const Entry& e) const;
   bool VisibleInMetrics(const Entry& e, double now_mono) const;
   void Loop();
@@ -183,11 +208,21 @@ class TaskMonitor : public prometheus::Collectable {
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Entry>> tasks_;
   size_t running_ = 0;  // Entries of tasks_ in kRunning; GUARDED_BY(mu_).
+  // The sampling schedule: one live item per running, sampled task (stale
+  // ones are skipped lazily). A pass costs O(due tasks log N), not O(N).
+  std::vector<Due> schedule_;  // GUARDED_BY(mu_)
+  // Ended tasks in the order they ended (stale ones, removed meanwhile, are
+  // skipped), for expiry without walking every task.
+  std::deque<std::shared_ptr<Entry>> ended_;  // GUARDED_BY(mu_)
+  size_t ended_count_ = 0;  // Entries of tasks_ in kEnded; GUARDED_BY(mu_).
+  // Running tasks by root pid (for WatchesRootPid); GUARDED_BY(mu_).
+  std::unordered_map<pid_t, int> root_pids_;
   std::vector<TaskObserver*> observers_;
   std::function<std::map<pid_t, uint64_t>()> gpu_memory_;
   std::thread thread_;
   bool stop_ = false;
-  std::mutex sample_mu_;  // One sampling pass at a time.
+  std::mutex sample_mu_;                     // One sampling pass at a time.
+  std::vector<std::shared_ptr<Entry>> due_;  // GUARDED_BY(sample_mu_)
   std::unique_ptr<class ProcReader> reader_;
 
   std::atomic<long> samples_total_{0};

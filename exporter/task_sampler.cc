@@ -1,7 +1,6 @@
 #include "exporter/task_sampler.h"
 
 #include <algorithm>
-#include <unordered_set>
 
 namespace propmon::exporter {
 namespace {
@@ -40,19 +39,26 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
 
   // 1. Find the live members: the root, every previously seen member still
   // alive (same start time), and, with include_children, their descendants.
-  std::vector<pid_t> frontier;
+  // The scratch vectors keep their capacity: a steady-state sample allocates
+  // nothing. A task has few processes, so membership is a linear search.
+  std::vector<pid_t>& frontier = frontier_;
+  std::vector<pid_t>& live = live_;
+  std::vector<ProcStat>& live_stats = live_stats_;
+  frontier.clear();
+  live.clear();
+  live_stats.clear();
   if (!ended_) frontier.push_back(root_pid_);
   for (pid_t p : pids_) {
     if (p != root_pid_) frontier.push_back(p);
   }
+  auto contains = [](const std::vector<pid_t>& v, size_t end, pid_t p) {
+    return std::find(v.begin(), v.begin() + end, p) != v.begin() + end;
+  };
   std::unordered_map<pid_t, std::vector<pid_t>> scan_children;
   bool scanned = false;
-  std::unordered_set<pid_t> visited;
-  std::vector<pid_t> live;
-  std::vector<ProcStat> live_stats;
   for (size_t i = 0; i < frontier.size(); ++i) {
     pid_t pid = frontier[i];
-    if (!visited.insert(pid).second) continue;
+    if (contains(frontier, i, pid)) continue;  // Visited already.
     auto st = reader->ReadStat(pid);
     if (!st.ok()) {
       if (st.status().code() != StatusCode::kNotFound)
@@ -71,19 +77,13 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
     }
     live.push_back(pid);
     if (include_children_) {
-      std::vector<pid_t> kids;
+      std::vector<pid_t>& kids = kids_;
+      kids.clear();
       if (*children_file_) {
         if (st->num_threads <= 1) {
-          auto c = reader->ReadChildren(pid, pid);
-          if (c.ok()) kids = std::move(*c);
-        } else {
-          auto tids = reader->ListThreads(pid);
-          if (tids.ok()) {
-            for (pid_t tid : *tids) {
-              auto c = reader->ReadChildren(pid, tid);
-              if (c.ok()) kids.insert(kids.end(), c->begin(), c->end());
-            }
-          }
+          (void)reader->AppendChildren(pid, pid, &kids);
+        } else if (reader->ListThreadsInto(pid, &tids_).ok()) {
+          for (pid_t tid : tids_) (void)reader->AppendChildren(pid, tid, &kids);
         }
       } else {
         if (!scanned) {
@@ -97,14 +97,13 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
         if (it != scan_children.end()) kids = it->second;
       }
       for (pid_t k : kids) {
-        if (!visited.count(k)) frontier.push_back(k);
+        if (!contains(frontier, frontier.size(), k)) frontier.push_back(k);
       }
     }
     live_stats.push_back(std::move(*st));
   }
 
   // 2. Per-process accounting.
-  std::unordered_set<pid_t> live_set(live.begin(), live.end());
   for (auto& [pid, ps] : procs_) ps.seen = false;
   uint64_t mem = 0;
   int64_t threads = 0;
@@ -143,7 +142,8 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
 
   // 3. Processes that vanished: absorbed by a live ancestor's cutime and io
   // (the kernel adds a reaped child's totals to its parent), or lost.
-  std::vector<pid_t> vanished;
+  std::vector<pid_t>& vanished = vanished_;
+  vanished.clear();
   for (const auto& [pid, ps] : procs_) {
     if (!ps.seen) vanished.push_back(pid);
   }
@@ -152,7 +152,7 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
     pid_t anc = gone.ppid;
     bool absorbed = false;
     for (int depth = 0; depth < 64 && anc > 0; ++depth) {
-      if (live_set.count(anc)) {
+      if (contains(live, live.size(), anc)) {
         absorbed = true;
         break;
       }
@@ -202,7 +202,7 @@ bool TaskSampler::Sample(ProcReader* reader, const MonitoringProfile& profile,
     out->disk_write_bytes = last_write_;
   }
   if (profile.collect_network_io && alive) {
-    auto ns = reader->NetNamespace(live.front());
+    auto ns = reader->NetNamespaceView(live.front());
     if (ns.ok() && !host_netns_.empty() && *ns != host_netns_) {
       auto net = reader->ReadNetDev(live.front());
       if (net.ok()) {

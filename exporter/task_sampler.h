@@ -110,6 +110,9 @@ class TaskSampler {
   std::optional<uint64_t> max_fds_;  // nullopt: unlimited or unknown.
   std::optional<double> max_fds_read_at_;
   bool ended_ = false;
+  // Scratch, kept between samples for their capacity.
+  std::vector<pid_t> frontier_, live_, kids_, tids_, vanished_;
+  std::vector<ProcStat> live_stats_;
 };
 
 }  // namespace propmon::exporter

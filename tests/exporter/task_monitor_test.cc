@@ -139,8 +139,45 @@ TEST_F(FixtureMonitorTest, EachTaskOnItsOwnInterval) {
   EXPECT_EQ(monitor_->GetTask("slow")->samples, 1);
   ASSERT_TRUE(monitor_->RemoveTask("fast").ok());
   next = monitor_->RunOnce();
-  // Only the 120 s task is left: the next wakeup is its due time, no sooner.
-  EXPECT_NEAR(next - clock_.Monotonic(), 110.0, 1e-6);
+  // Only the 120 s task is left: the next wakeup is its due time, no sooner:
+  // the first tick of its grid (multiples of 120 s) more than 60 s after its
+  // first sample at 1000, which is 1080.
+  EXPECT_NEAR(next, 1080.0, 1e-6);
+}
+
+// Tasks that share an interval are sampled in one pass, whenever each was
+// added: the thread wakes once per tick of the interval's grid, not once per
+// task. A task added mid-interval gets its first sample at once and its
+// second on the grid, between half an interval and one and a half later.
+TEST_F(FixtureMonitorTest, TasksOfOneIntervalShareOnePass) {
+  ASSERT_TRUE(monitor_->AddTask(Spec("a", 100, "standard")).ok());  // 10 s
+  double next = monitor_->RunOnce();
+  EXPECT_DOUBLE_EQ(next, 1010.0);
+  clock_.Advance(3.0);  // 1003: b joins 3 s after a.
+  ASSERT_TRUE(monitor_->AddTask(Spec("b", 101, "standard")).ok());
+  next = monitor_->RunOnce();  // b's first sample only.
+  EXPECT_EQ(monitor_->GetTask("a")->samples, 1);
+  EXPECT_EQ(monitor_->GetTask("b")->samples, 1);
+  EXPECT_DOUBLE_EQ(next, 1010.0);  // Both next at the same tick.
+  clock_.Advance(4.0);             // 1007: nothing due.
+  EXPECT_DOUBLE_EQ(monitor_->RunOnce(), 1010.0);
+  EXPECT_EQ(monitor_->GetTask("a")->samples, 1);
+  clock_.Advance(3.0);  // 1010: one pass samples both.
+  next = monitor_->RunOnce();
+  EXPECT_EQ(monitor_->GetTask("a")->samples, 2);
+  EXPECT_EQ(monitor_->GetTask("b")->samples, 2);
+  EXPECT_DOUBLE_EQ(next, 1020.0);
+  clock_.Advance(6.0);  // 1016: c, 6 s into the tick: its second sample
+  ASSERT_TRUE(monitor_->AddTask(Spec("c", 100, "standard")).ok());
+  EXPECT_DOUBLE_EQ(monitor_->RunOnce(), 1020.0);  // is at 1030, not 1020.
+  clock_.Advance(4.0);
+  EXPECT_DOUBLE_EQ(monitor_->RunOnce(), 1030.0);
+  EXPECT_EQ(monitor_->GetTask("c")->samples, 1);
+  EXPECT_EQ(monitor_->GetTask("a")->samples, 3);
+  clock_.Advance(10.0);
+  EXPECT_DOUBLE_EQ(monitor_->RunOnce(), 1040.0);
+  EXPECT_EQ(monitor_->GetTask("c")->samples, 2);
+  EXPECT_EQ(monitor_->GetTask("a")->samples, 4);
 }
 
 TEST_F(FixtureMonitorTest, HistoryRingKeepsNewestAndPages) {
@@ -264,6 +301,96 @@ TEST(TaskMonitorEndTest, EndedTaskGetsFinalSampleAndLeavesAfterGrace) {
   // The id of an ended task may be reused.
   s.pid = 100;
   EXPECT_TRUE(m.AddTask(s).ok());
+}
+
+// Ended tasks stay listed for ended_retention_seconds, and at most
+// max_ended_tasks of them (the oldest go first); the counts behind
+// RunningTasks() and WatchesRootPid() follow every end, removal and reuse.
+TEST(TaskMonitorEndTest, EndedTasksLeaveAfterRetentionOrBeyondTheCap) {
+  FakeClock clock;
+  testutil::TempDir dir;
+  std::string root = dir.path();
+  std::string src = Fixtures() + "/taskproc";
+  ASSERT_EQ(system(("cp -a " + src + "/. " + root + "/").c_str()), 0);
+  TaskMonitor::Options o;
+  o.procfs = root;
+  o.clock = &clock;
+  o.ended_retention_seconds = 100;
+  o.max_ended_tasks = 2;
+  TaskMonitor m(o);
+  auto add = [&](const std::string& id, pid_t pid) {
+    TaskSpec s;
+    s.id = id;
+    s.pid = pid;
+    s.profile = *PresetProfile("intensive");  // 1 s
+    return m.AddTask(s);
+  };
+  // A fresh process PID, a copy of the fixture's 300 (no children).
+  auto spawn = [&](pid_t pid) {
+    const std::string d = root + "/" + std::to_string(pid);
+    ASSERT_EQ(system(("rm -rf " + d + " && cp -a " + src + "/300 " + d +
+                      " && sed -i 's/^300 /" + std::to_string(pid) + " /' " +
+                      d + "/stat")
+                         .c_str()),
+              0);
+  };
+  auto end = [&](pid_t pid) {
+    ASSERT_EQ(system(("rm -rf " + root + "/" + std::to_string(pid)).c_str()),
+              0);
+  };
+  spawn(400);
+  spawn(500);
+  ASSERT_TRUE(add("a", 100).ok());
+  ASSERT_TRUE(add("b", 400).ok());
+  ASSERT_TRUE(add("c", 300).ok());
+  ASSERT_TRUE(add("c2", 300).ok());  // Two tasks on one root.
+  m.RunOnce();
+  EXPECT_EQ(m.RunningTasks(), 4u);
+  EXPECT_TRUE(m.WatchesRootPid(300));
+  ASSERT_TRUE(m.RemoveTask("c2").ok());
+  EXPECT_TRUE(m.WatchesRootPid(300));
+  EXPECT_EQ(m.RunningTasks(), 3u);
+
+  end(300);  // c ends at 1001.
+  clock.Advance(1);
+  m.RunOnce();
+  EXPECT_EQ(m.GetTask("c")->state, TaskState::kEnded);
+  EXPECT_FALSE(m.WatchesRootPid(300));
+  EXPECT_EQ(m.RunningTasks(), 2u);
+  end(400);  // b ends at 1011.
+  clock.Advance(10);
+  double next = m.RunOnce();
+  EXPECT_EQ(m.GetTask("b")->state, TaskState::kEnded);
+  EXPECT_DOUBLE_EQ(next, 1012.0);  // a's next sample.
+  // Past c's retention (ended at 1001, kept 100 s): c leaves, b stays.
+  clock.Advance(90.5);  // 1101.5
+  m.RunOnce();
+  EXPECT_FALSE(m.GetTask("c"));
+  EXPECT_TRUE(m.GetTask("b"));
+  // A new task reuses the ended b's id: b is replaced, not counted ended.
+  ASSERT_TRUE(add("b", 500).ok());
+  EXPECT_EQ(m.RunningTasks(), 2u);
+  // Three more endings with a cap of two: the oldest ended one leaves.
+  end(500);  // b (the new one) and a (100 and its children) end in one
+             // pass.
+  end(100);
+  end(101);
+  end(102);
+  clock.Advance(1.5);  // 1103: a's tick (1101.5 was half-way to 1102).
+  m.RunOnce();
+  EXPECT_EQ(m.RunningTasks(), 0u);
+  EXPECT_EQ(m.GetTask("a")->state, TaskState::kEnded);
+  EXPECT_EQ(m.GetTask("b")->state, TaskState::kEnded);
+  spawn(600);
+  ASSERT_TRUE(add("d", 600).ok());
+  end(600);
+  clock.Advance(1);
+  m.RunOnce();  // d ends: three ended, one too many.
+  m.RunOnce();  // The cap applies at the start of a pass.
+  auto left = m.ListTasks();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_TRUE(m.GetTask("d"));
+  EXPECT_FALSE(m.WatchesRootPid(100));
 }
 
 TEST(TaskMonitorGlobalsTest, MonitoringDisabledGloballySamplesNothing) {
