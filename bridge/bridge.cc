@@ -11,6 +11,7 @@
 #include "bridge/manager_json.h"
 #include "bridge/text_format.h"
 #include "common/log.h"
+#include "common/malloc_arenas.h"
 
 #ifndef PROPMON_VERSION
 #define PROPMON_VERSION "dev"
@@ -1022,7 +1023,7 @@ int BridgeMain(const std::vector<std::string>& args) {
                 << "), broker " << config->mqtt.url << " topics " << filters;
   int sig = 0;
   while (true) {
-    sigwait(&sigs, &sig);
+    sig = WaitForSignal(sigs);
     if (sig != SIGHUP) break;
     (void)bridge.ReloadWebConfig();  // logs its own errors
   }

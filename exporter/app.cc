@@ -15,6 +15,7 @@
 #include "common/flags.h"
 #include "common/label.h"
 #include "common/log.h"
+#include "common/malloc_arenas.h"
 #include "exporter/api.h"
 #include "exporter/collectors/host_collectors.h"
 #include "exporter/config.h"
@@ -298,8 +299,7 @@ int ExporterMain(const std::vector<std::string>& args) {
   PM_LOG(kInfo) << "propmon-exporter " << Version() << " listening on "
                 << listen << " proplet_id=" << mo.proplet_id;
   while (true) {
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    const int sig = WaitForSignal(sigs);
     if (sig == SIGINT || sig == SIGTERM) break;
     if (sig == SIGHUP) (void)http.ReloadWebConfig();  // logs its own errors
     if (sig == SIGCHLD) {

@@ -378,6 +378,9 @@ double TaskMonitor::RunOnce(bool force) {
         e->state = TaskState::kEnded;
         e->ended_at = now;
         e->ended_mono = now_mono;
+        // Never sampled again: free its per-process state now rather than
+        // keep it for the ended task's retention (max_ended_tasks of them).
+        e->sampler.reset();
         // Unless RemoveTask took it (and counted it) during the pass.
         if (!e->removed) {
           --running_;

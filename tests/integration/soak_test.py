@@ -25,6 +25,11 @@ MiB by default; and at least 3 minutes in): the median RSS of the last 5
 minutes within 5 % of that of the first 5 warm minutes (a trend; bursts of
 churn move the heap's high-water mark for a minute or two).
 
+With PROPMON_SOAK_HEAP=1 it also asks each daemon's glibc allocator, every
+minute, how much memory it holds from the system and how much of that is in
+use (gdb calls malloc_stats(); the daemon pauses for about a second): heap
+in use that stays flat while RSS grows is fragmentation, not a leak.
+
 Usage: soak_test.py BUILD_DIR SOURCE_DIR MINUTES
        (scripts/soak.sh MINUTES builds and runs it; scripts/test.sh runs a
        one-minute version as the ctest `soak_1min`)"""
@@ -69,6 +74,21 @@ def proc_stat(pid):
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1]) * 1024
     return cpu, rss
+
+
+HEAP = os.environ.get("PROPMON_SOAK_HEAP") == "1"
+
+
+def heap(daemon, pid):
+    """(system, in use) bytes of glibc's malloc in the daemon, from
+    malloc_stats() called through gdb; its report goes to the daemon's log."""
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
+                    "-ex", "call (void) malloc_stats()"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    text = st.log_text(daemon)
+    m = list(re.finditer(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*"
+                         r"in use bytes\s*=\s*(\d+)", text))
+    return (int(m[-1].group(1)), int(m[-1].group(2))) if m else (0, 0)
 
 
 def flood(pub):
@@ -208,6 +228,12 @@ def main():
             row[d + "_rss"] = rss
             row[d + "_cpu"] = (cpu - last[d][0]) / 60 * 100
             last[d] = (cpu, rss)
+        heap_text = ""
+        if HEAP:
+            for d, p in (("exporter", st.exporter), ("bridge", st.bridge)):
+                system, in_use = heap(d, p.pid)
+                heap_text += (f" | {d} heap MiB: system {system / 2**20:.1f}, "
+                              f"in use {in_use / 2**20:.1f}")
         ex_stale, ex_ids, ex_text = stale("exporter", EXPORTER_GRACE)
         br_stale, br_ids, br_text = stale("bridge", BRIDGE_GRACE)
         tasks = {m2.group(1): float(m2.group(2)) for m2 in re.finditer(
@@ -229,7 +255,7 @@ def main():
               f"{tasks.get('running', 0):.0f}, {tasks.get('ended', 0):.0f} / {ex_ids} | "
               f"{series:.0f}, {rate:.0f} | {len(ex_stale)}, {len(br_stale)} | "
               f"{ex_drop:.0f}, {br_drop:.0f} | {ex_buf / 2**20:.1f} | "
-              f"{hist / 2**20:.0f}{' (full)' if evicted else ''}", flush=True)
+              f"{hist / 2**20:.0f}{' (full)' if evicted else ''}{heap_text}", flush=True)
         if ex_stale:
             failures.append(f"minute {m}: exporter series of ended tasks "
                             f"(id, seconds since end, a series): {ex_stale[:5]}")
