@@ -1,5 +1,6 @@
 #include "common/gzip.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <cctype>
@@ -7,6 +8,21 @@
 namespace propmon {
 
 std::string GzipCompress(std::string_view data, int level) {
+  // libdeflate compresses a whole buffer in one call, several times faster
+  // than zlib at the same level (docs/performance.md, BM_Gzip).
+  libdeflate_compressor* c = libdeflate_alloc_compressor(level);
+  if (c == nullptr) return {};
+  std::string out;
+  out.resize(libdeflate_gzip_compress_bound(c, data.size()));
+  size_t n = libdeflate_gzip_compress(c, data.data(), data.size(), out.data(),
+                                      out.size());
+  libdeflate_free_compressor(c);
+  if (n == 0) return {};
+  out.resize(n);
+  return out;
+}
+
+std::string GzipCompressZlib(std::string_view data, int level) {
   z_stream zs{};
   // 15 window bits + 16 selects the gzip wrapper.
   if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=

@@ -1,8 +1,10 @@
 #include "common/http_server.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/gzip.h"
 #include "tests/testutil/testutil.h"
@@ -220,6 +222,55 @@ TEST(ListenAddressTest, PortInUseIsClearError) {
   Status s = b.Start(o);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("cannot listen"), std::string::npos);
+}
+
+// What zlib's gunzip makes of `z` (nullopt when it is not one valid gzip
+// member).
+std::optional<std::string> Gunzip(const std::string& z) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) return std::nullopt;
+  std::string out;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(z.data()));
+  zs.avail_in = static_cast<uInt>(z.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    char buf[65536];
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof(buf);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof(buf) - zs.avail_out);
+  }
+  const bool whole = rc == Z_STREAM_END && zs.avail_in == 0;
+  inflateEnd(&zs);
+  if (!whole) return std::nullopt;
+  return out;
+}
+
+// libdeflate's gzip (what /metrics sends) and zlib's both decompress, with
+// zlib, to exactly the input, from empty to a large scrape-like body, and
+// binary data.
+TEST(GzipTest, RoundTripsThroughZlib) {
+  std::string scrape;
+  for (int i = 0; i < 20000; ++i) {
+    scrape += "proplet_task_cpu_seconds_total{task_id=\"t" + std::to_string(i) +
+              "\",proplet_id=\"p\"} " + std::to_string(i * 0.37) + "\n";
+  }
+  std::string binary;
+  uint32_t x = 12345;
+  for (int i = 0; i < 100000; ++i) {
+    x = x * 1103515245 + 12345;
+    binary += static_cast<char>(x >> 24);
+  }
+  for (const std::string& in :
+       {std::string(), std::string("x"), scrape, binary}) {
+    for (int level : {1, 6}) {
+      std::string z = GzipCompress(in, level);
+      ASSERT_FALSE(z.empty());
+      EXPECT_EQ(Gunzip(z), in) << in.size() << " bytes, level " << level;
+      EXPECT_EQ(Gunzip(GzipCompressZlib(in, level)), in);
+    }
+  }
+  EXPECT_LT(GzipCompress(scrape).size(), scrape.size() / 4);
 }
 
 TEST(GzipTest, AcceptsGzip) {
