@@ -241,7 +241,7 @@ int ExporterMain(const std::vector<std::string>& args) {
     return 2;
   }
   if (std::shared_ptr<GpuCollector> gpu = (*host)->gpu()) {
-    monitor.SetGpuMemorySource([gpu] { return gpu->ProcessMemory(); });
+    monitor.SetGpuMemorySource([gpu] { return gpu->KnownProcessMemory(); });
   }
   BuildInfoCollector build_info;
   MetricsEndpoint metrics;

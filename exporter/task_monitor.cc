@@ -72,8 +72,7 @@ TaskMonitor::TaskMonitor(Options options)
 
 TaskMonitor::~TaskMonitor() { Stop(); }
 
-void TaskMonitor::SetGpuMemorySource(
-    std::function<std::map<pid_t, uint64_t>()> source) {
+void TaskMonitor::SetGpuMemorySource(GpuMemorySource source) {
   std::lock_guard<std::mutex> lock(mu_);
   gpu_memory_ = std::move(source);
 }
@@ -312,7 +311,7 @@ double TaskMonitor::RunOnce(bool force) {
   // Set before Start() and never changed after (the thread's start orders
   // them before this read).
   const std::vector<TaskObserver*>& observers = observers_;
-  const std::function<std::map<pid_t, uint64_t>()>& gpu_memory = gpu_memory_;
+  const GpuMemorySource& gpu_memory = gpu_memory_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Forget ended tasks after their retention, or the oldest ones beyond

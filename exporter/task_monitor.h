@@ -142,9 +142,12 @@ class TaskMonitor : public prometheus::Collectable {
   // `observer` must outlive the monitor. Call before Start().
   void AddObserver(TaskObserver* observer);
   // A source of GPU memory used per pid (NVML); with it, tasks get
-  // proplet_task_gpu_memory_bytes summed over their processes. Call before
-  // Start(). The function must be thread-safe.
-  void SetGpuMemorySource(std::function<std::map<pid_t, uint64_t>()> source);
+  // proplet_task_gpu_memory_bytes summed over their processes, while it
+  // returns a figure: nullopt (no NVML, a failed pass) leaves the series
+  // absent, never 0. Call before Start(). The function must be thread-safe.
+  using GpuMemorySource =
+      std::function<std::optional<std::map<pid_t, uint64_t>>()>;
+  void SetGpuMemorySource(GpuMemorySource source);
 
   // Starts / stops the background collection thread.
   void Start();
@@ -218,7 +221,7 @@ class TaskMonitor : public prometheus::Collectable {
   // Running tasks by root pid (for WatchesRootPid); GUARDED_BY(mu_).
   std::unordered_map<pid_t, int> root_pids_;
   std::vector<TaskObserver*> observers_;
-  std::function<std::map<pid_t, uint64_t>()> gpu_memory_;
+  GpuMemorySource gpu_memory_;
   std::thread thread_;
   bool stop_ = false;
   std::mutex sample_mu_;                     // One sampling pass at a time.

@@ -292,11 +292,19 @@ Status GpuCollector::RefreshProcessMemory() {
   s = QueryProcessMemory(&procs);
   std::lock_guard<std::mutex> c(cache_mu_);
   cache_ = std::move(procs);
+  cache_known_ = s.ok();
   return s;
 }
 
 std::map<pid_t, uint64_t> GpuCollector::ProcessMemory() const {
   std::lock_guard<std::mutex> c(cache_mu_);
+  return cache_;
+}
+
+std::optional<std::map<pid_t, uint64_t>> GpuCollector::KnownProcessMemory()
+    const {
+  std::lock_guard<std::mutex> c(cache_mu_);
+  if (!cache_known_) return std::nullopt;
   return cache_;
 }
 
@@ -310,6 +318,8 @@ Status GpuCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   unsigned int count = 0;
   nvml::Return r = api.device_count(&count);
   if (r != nvml::kSuccess) {
+    std::lock_guard<std::mutex> c(cache_mu_);
+    cache_known_ = false;
     return Unavailable("nvmlDeviceGetCount: " + api.Error(r));
   }
 
@@ -327,6 +337,7 @@ Status GpuCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   std::vector<GpuReading> gpus;
   std::map<pid_t, uint64_t> procs;
   unsigned int lost = 0;
+  bool procs_complete = true;
   for (unsigned int i = 0; i < count; ++i) {
     nvml::Device dev = nullptr;
     if (!ok(api.handle_by_index(i, &dev), "nvmlDeviceGetHandleByIndex")) {
@@ -390,6 +401,7 @@ Status GpuCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
       ps = ListProcesses(api, api.graphics_procs, api.graphics_stride, dev,
                          &per_gpu);
     }
+    if (!ps.ok()) procs_complete = false;
     if (!ps.ok() && first_failure.empty()) {
       first_failure = "running processes: " + ps.message();
     }
@@ -402,6 +414,8 @@ Status GpuCollector::Collect(std::vector<prometheus::MetricFamily>* out) {
   {
     std::lock_guard<std::mutex> c(cache_mu_);
     cache_ = std::move(procs);
+    // Every GPU listed its processes: the per-process figures are whole.
+    cache_known_ = procs_complete && lost == 0;
   }
   if (count > 0 && gpus.empty()) {
     return Unavailable("gpu: none of " + std::to_string(count) +

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,11 @@ class GpuCollector : public Collector {
   // (NVML_VALUE_NOT_AVAILABLE) is left out. Empty without NVML.
   // Thread-safe and cheap (does not call NVML).
   std::map<pid_t, uint64_t> ProcessMemory() const;
+  // The same, or nullopt while no complete figure is known: NVML absent or
+  // broken, no pass yet, or the last pass failed on some GPU (a partial sum
+  // would be a wrong number). What the task series use: without a figure,
+  // proplet_task_gpu_memory_bytes is absent, never 0.
+  std::optional<std::map<pid_t, uint64_t>> KnownProcessMemory() const;
 
   // Queries NVML for per-process memory now (for callers that publish
   // between scrapes) and updates the ProcessMemory() cache. OK with no
@@ -93,6 +99,7 @@ class GpuCollector : public Collector {
 
   mutable std::mutex cache_mu_;
   std::map<pid_t, uint64_t> cache_;
+  bool cache_known_ = false;  // GUARDED_BY(cache_mu_)
 };
 
 }  // namespace propmon::exporter

@@ -79,6 +79,8 @@ TEST_F(GpuCollectorTest, LibraryAbsentMeansNoDataAndSuccess) {
   EXPECT_FALSE(c.available());
   EXPECT_TRUE(c.ProcessMemory().empty());
   EXPECT_TRUE(c.RefreshProcessMemory().ok());
+  // No NVML: no figure (task GPU memory absent, not 0).
+  EXPECT_FALSE(c.KnownProcessMemory().has_value());
 
   // Through HostCollectors: success 1, no DCGM series.
   HostCollectorOptions ho;
@@ -213,9 +215,11 @@ TEST_F(GpuCollectorTest, ProcessMemorySumsOverGpusWithoutDoubleCounting) {
   setenv("FAKE_NVML_GRAPHICS", "0:200:7000,1:400:64", 1);
   GpuCollector c(FakeOptions());
   EXPECT_TRUE(c.ProcessMemory().empty());  // Nothing before the first pass.
+  EXPECT_FALSE(c.KnownProcessMemory().has_value());
   MustCollect(c);
   std::map<pid_t, uint64_t> want = {{100, 1500}, {200, 7000}, {400, 64}};
   EXPECT_EQ(c.ProcessMemory(), want);
+  EXPECT_EQ(c.KnownProcessMemory(), want);
 
   // Between scrapes a caller can refresh just the process table.
   setenv("FAKE_NVML_PROCESSES", "1:100:2048", 1);
@@ -245,7 +249,14 @@ TEST_F(GpuCollectorTest, FailingProcessListKeepsDeviceSeries) {
   auto s = MustCollect(c);
   EXPECT_EQ(FindSamples(s, "DCGM_FI_DEV_GPU_UTIL").size(), 2u);
   EXPECT_TRUE(c.ProcessMemory().empty());
+  // A failed process list is no figure, after a scrape and after a refresh.
+  EXPECT_FALSE(c.KnownProcessMemory().has_value());
   EXPECT_FALSE(c.RefreshProcessMemory().ok());
+  EXPECT_FALSE(c.KnownProcessMemory().has_value());
+  // Once it works again, the figure is back.
+  unsetenv("FAKE_NVML_FAIL");
+  ASSERT_TRUE(c.RefreshProcessMemory().ok());
+  EXPECT_EQ(c.KnownProcessMemory(), (std::map<pid_t, uint64_t>{{100, 1000}}));
 }
 
 }  // namespace

@@ -434,6 +434,19 @@ TEST_F(FixtureMonitorTest, GpuMemoryIsSummedOverTheTasksProcesses) {
       1024);
 }
 
+// A source without a figure (no NVML on the host, or a failed pass) leaves
+// the series absent: 0 would invent a measurement.
+TEST_F(FixtureMonitorTest, GpuSourceWithoutAFigureMeansNoGpuSeries) {
+  monitor_->SetGpuMemorySource(
+      []() -> std::optional<std::map<pid_t, uint64_t>> {
+        return std::nullopt;
+      });
+  ASSERT_TRUE(monitor_->AddTask(Spec("t100", 100, "standard")).ok());
+  monitor_->RunOnce();
+  EXPECT_FALSE(
+      FindSample(ParseProm(Render()), "proplet_task_gpu_memory_bytes"));
+}
+
 TEST_F(FixtureMonitorTest, NoGpuSourceMeansNoGpuSeries) {
   ASSERT_TRUE(monitor_->AddTask(Spec("t100", 100, "standard")).ok());
   monitor_->RunOnce();
