@@ -245,13 +245,19 @@ TEST_F(FixtureMonitorTest, GoldenScrape) {
   EXPECT_EQ(out, "") << out;
 }
 
+// A private copy of the fixture procfs in `dir`, so that its processes can
+// "exit"; returns its root.
+std::string CopyFixtureProc(const testutil::TempDir& dir) {
+  std::string root = dir.path();
+  EXPECT_EQ(
+      system(("cp -a " + Fixtures() + "/taskproc/. " + root + "/").c_str()), 0);
+  return root;
+}
+
 TEST(TaskMonitorEndTest, EndedTaskGetsFinalSampleAndLeavesAfterGrace) {
   FakeClock clock;
   testutil::TempDir dir;
-  // A private copy of one process so that it can "exit".
-  std::string root = dir.path();
-  std::string src = Fixtures() + "/taskproc";
-  ASSERT_EQ(system(("cp -a " + src + "/. " + root + "/").c_str()), 0);
+  const std::string root = CopyFixtureProc(dir);
   TaskMonitor::Options o;
   o.procfs = root;
   o.proplet_id = "n";
@@ -309,9 +315,8 @@ TEST(TaskMonitorEndTest, EndedTaskGetsFinalSampleAndLeavesAfterGrace) {
 TEST(TaskMonitorEndTest, EndedTasksLeaveAfterRetentionOrBeyondTheCap) {
   FakeClock clock;
   testutil::TempDir dir;
-  std::string root = dir.path();
-  std::string src = Fixtures() + "/taskproc";
-  ASSERT_EQ(system(("cp -a " + src + "/. " + root + "/").c_str()), 0);
+  const std::string root = CopyFixtureProc(dir);
+  const std::string src = Fixtures() + "/taskproc";
   TaskMonitor::Options o;
   o.procfs = root;
   o.clock = &clock;
