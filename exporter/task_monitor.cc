@@ -182,12 +182,16 @@ void TaskMonitor::ForgetLocked(Entry* e) {
   e->removed = true;
   ++e->sched_gen;  // Its schedule item, if any, is stale now.
   if (e->state == TaskState::kRunning) {
-    --running_;
-    auto r = root_pids_.find(e->spec.pid);
-    if (r != root_pids_.end() && --r->second == 0) root_pids_.erase(r);
+    StopCountingRunningLocked(*e);
   } else {
     --ended_count_;
   }
+}
+
+void TaskMonitor::StopCountingRunningLocked(const Entry& e) {
+  --running_;
+  auto r = root_pids_.find(e.spec.pid);
+  if (r != root_pids_.end() && --r->second == 0) root_pids_.erase(r);
 }
 
 double TaskMonitor::NextTick(double now_mono, double interval) {
@@ -382,9 +386,7 @@ double TaskMonitor::RunOnce(bool force) {
         e->sampler.reset();
         // Unless RemoveTask took it (and counted it) during the pass.
         if (!e->removed) {
-          --running_;
-          auto r = root_pids_.find(e->spec.pid);
-          if (r != root_pids_.end() && --r->second == 0) root_pids_.erase(r);
+          StopCountingRunningLocked(*e);
           ++ended_count_;
           ended_.push_back(e);
         }

@@ -200,6 +200,9 @@ class TaskMonitor : public prometheus::Collectable {
   void ScheduleLocked(const std::shared_ptr<Entry>& e, double due);
   // Takes `e` out of tasks_' bookkeeping (it has just been erased from it).
   void ForgetLocked(Entry* e);
+  // A running entry stops counting in running_ and root_pids_ (it ended or
+  // was removed).
+  void StopCountingRunningLocked(const Entry& e);
   TaskInfo InfoLocked(const Entry& e) const;
   bool VisibleInMetrics(const Entry& e, double now_mono) const;
   void Loop();
