@@ -871,6 +871,27 @@ export CMP_RECORDS=$tmp/records.jsonl CMP_TABLE=$tmp/rows.md
 : >"$CMP_TABLE"
 h() { run python3 "$tmp/h.py" "$@"; }
 row() { python3 "$tmp/h.py" row "key=$1"; }
+# anchor KEY SUBJECT DENOM LOG CMD...: one anchor exporter on the same
+# processes (@ADDR@ in CMD becomes 127.0.0.1:PORT), scraped once per interval over REPEATS windows; CPU is
+# divided by N (DENOM n) or by the processes on the host (DENOM host). Uses
+# the caller's n, prof, setting, interval, scrapes.
+anchor() {
+  local key=$1 subject=$2 denom=$3 log_file=$4
+  shift 4
+  log "exporter: N=$n $prof: $subject"
+  local port pid r
+  port=$(freeport)
+  spawn "$log_file" "${@//@ADDR@/127.0.0.1:$port}"
+  pid=$SPAWNED
+  wait_http "http://127.0.0.1:$port/metrics"
+  for ((r = 1; r <= REPEATS; r++)); do
+    h window key="$key" subject="$subject" setting="$setting" \
+      pid="$pid" url="http://127.0.0.1:$port/metrics" interval="$interval" \
+      scrapes="$scrapes" n="$n" denom="$denom" warm=$((r == 1 ? 2 : 0)) tmp="$tmp"
+  done
+  stop "$pid"
+  row "$key"
+}
 
 # ---------------------------------------------------------------------------
 exporter_profile_json() { # exporter_profile_json PROFILE
@@ -955,51 +976,14 @@ section_exporter() {
       stop "$pid"
       row "$key"
 
-      log "exporter: N=$n $prof: prometheus-process-exporter, one group per pid"
       printf 'process_names:\n  - name: "{{.PID}}"\n    comm:\n      - pmbsleep\n' >"$tmp/pe.yml"
-      port=$(freeport)
-      spawn "$tmp/pe.log" prometheus-process-exporter -config.path "$tmp/pe.yml" \
-        -web.listen-address "127.0.0.1:$port"
-      pid=$SPAWNED
-      wait_http "http://127.0.0.1:$port/metrics"
-      key="pe-pid-$n-$prof"
-      for ((r = 1; r <= REPEATS; r++)); do
-        h window key="$key" subject="process-exporter, group per pid" setting="$setting" \
-          pid="$pid" url="http://127.0.0.1:$port/metrics" interval="$interval" \
-          scrapes="$scrapes" n="$n" denom=n warm=$((r == 1 ? 2 : 0)) tmp="$tmp"
-      done
-      stop "$pid"
-      row "$key"
-
-      log "exporter: N=$n $prof: prometheus-process-exporter, grouped by comm"
-      port=$(freeport)
-      spawn "$tmp/pe.log" prometheus-process-exporter -procnames pmbsleep \
-        -web.listen-address "127.0.0.1:$port"
-      pid=$SPAWNED
-      wait_http "http://127.0.0.1:$port/metrics"
-      key="pe-comm-$n-$prof"
-      for ((r = 1; r <= REPEATS; r++)); do
-        h window key="$key" subject="process-exporter, by comm" setting="$setting" \
-          pid="$pid" url="http://127.0.0.1:$port/metrics" interval="$interval" \
-          scrapes="$scrapes" n="$n" denom=n warm=$((r == 1 ? 2 : 0)) tmp="$tmp"
-      done
-      stop "$pid"
-      row "$key"
-
-      log "exporter: N=$n $prof: node_exporter processes collector"
-      port=$(freeport)
-      spawn "$tmp/ne.log" prometheus-node-exporter --collector.disable-defaults \
-        --collector.processes --web.listen-address="127.0.0.1:$port"
-      pid=$SPAWNED
-      wait_http "http://127.0.0.1:$port/metrics"
-      key="ne-$n-$prof"
-      for ((r = 1; r <= REPEATS; r++)); do
-        h window key="$key" subject="node_exporter, processes collector" setting="$setting" \
-          pid="$pid" url="http://127.0.0.1:$port/metrics" interval="$interval" \
-          scrapes="$scrapes" n="$n" denom=host warm=$((r == 1 ? 2 : 0)) tmp="$tmp"
-      done
-      stop "$pid"
-      row "$key"
+      anchor "pe-pid-$n-$prof" "process-exporter, group per pid" n "$tmp/pe.log" \
+        prometheus-process-exporter -config.path "$tmp/pe.yml" -web.listen-address @ADDR@
+      anchor "pe-comm-$n-$prof" "process-exporter, by comm" n "$tmp/pe.log" \
+        prometheus-process-exporter -procnames pmbsleep -web.listen-address @ADDR@
+      anchor "ne-$n-$prof" "node_exporter, processes collector" host "$tmp/ne.log" \
+        prometheus-node-exporter --collector.disable-defaults \
+        --collector.processes --web.listen-address=@ADDR@
     done
 
     log "exporter: N=$n: bare C reads"
