@@ -8,10 +8,10 @@
 #include <thread>
 
 #include "bridge/check.h"
-#include "bridge/manager_json.h"
 #include "bridge/text_format.h"
 #include "common/log.h"
 #include "common/malloc_arenas.h"
+#include "common/manager_json.h"
 
 #ifndef PROPMON_VERSION
 #define PROPMON_VERSION "dev"

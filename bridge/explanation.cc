@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "bridge/manager_json.h"
+#include "common/manager_json.h"
 #include "common/payload.h"
 
 namespace propmon::bridge {

@@ -6,7 +6,7 @@
 #include <tuple>
 
 #include "bridge/label_sources.h"
-#include "bridge/manager_json.h"
+#include "common/manager_json.h"
 
 namespace propmon::bridge {
 namespace {

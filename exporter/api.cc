@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/label.h"
+#include "common/manager_json.h"
 #include "common/metrics.h"
+#include "exporter/proplet_messages.h"
 
 namespace propmon::exporter {
 namespace {
@@ -30,57 +32,6 @@ std::optional<size_t> ParseCount(std::string_view s) {
 }
 
 std::string Rfc3339(double t) { return payload::FormatRfc3339(t); }
-
-// Running aggregates over a prefix of the history, as TaskHistory computes
-// them for the whole ring.
-class PrefixAggregator {
- public:
-  void Add(const TaskSample& s) {
-    ++a_.sample_count;
-    if (s.cpu_usage_ratio) {
-      cpu_sum_ += *s.cpu_usage_ratio;
-      ++cpu_n_;
-      a_.max_cpu_usage_ratio =
-          std::max(a_.max_cpu_usage_ratio.value_or(0.0), *s.cpu_usage_ratio);
-      a_.avg_cpu_usage_ratio = cpu_sum_ / static_cast<double>(cpu_n_);
-    }
-    if (s.memory_bytes) {
-      double m = static_cast<double>(*s.memory_bytes);
-      mem_sum_ += m;
-      ++mem_n_;
-      a_.max_memory_bytes = std::max(a_.max_memory_bytes.value_or(0.0), m);
-      a_.avg_memory_bytes = mem_sum_ / static_cast<double>(mem_n_);
-    }
-    if (s.disk_read_bytes) {
-      a_.total_disk_read_bytes = static_cast<double>(*s.disk_read_bytes);
-    }
-    if (s.disk_write_bytes) {
-      a_.total_disk_write_bytes = static_cast<double>(*s.disk_write_bytes);
-    }
-    if (s.network_rx_bytes) {
-      a_.total_network_rx_bytes = static_cast<double>(*s.network_rx_bytes);
-    }
-    if (s.network_tx_bytes) {
-      a_.total_network_tx_bytes = static_cast<double>(*s.network_tx_bytes);
-    }
-  }
-  const Aggregates& get() const { return a_; }
-
- private:
-  Aggregates a_;
-  double cpu_sum_ = 0, mem_sum_ = 0;
-  size_t cpu_n_ = 0, mem_n_ = 0;
-};
-
-std::optional<double> Percent(const std::optional<double>& ratio) {
-  if (!ratio) return std::nullopt;
-  return *ratio * 100;
-}
-template <typename T>
-std::optional<double> AsDouble(const std::optional<T>& v) {
-  if (!v) return std::nullopt;
-  return static_cast<double>(*v);
-}
 
 HttpResponse JsonResponse(int status, const json& j) {
   return HttpResponse::Json(
@@ -140,18 +91,20 @@ class TaskApi {
       return HttpResponse::JsonError(
           500, "task \"" + id + "\" vanished after registration");
     }
-    HttpResponse r = JsonResponse(201, TaskToJson(*info, PropletId()));
+    HttpResponse r = HttpResponse::Json(201, TaskToJson(*info, PropletId()));
     r.headers.emplace_back("Location", std::string(kTaskPrefix) + id);
     return r;
   }
 
   HttpResponse List(const HttpRequest&) {
-    json tasks = json::array();
+    std::string out = "{\"tasks\":[";
+    size_t n = 0;
     for (const TaskInfo& t : monitor_->ListTasks()) {
-      tasks.push_back(TaskToJson(t, PropletId()));
+      if (n++) out += ',';
+      out += TaskToJson(t, PropletId());
     }
-    json j = {{"total", tasks.size()}, {"tasks", std::move(tasks)}};
-    return JsonResponse(200, j);
+    out += "],\"total\":" + std::to_string(n) + "}";
+    return HttpResponse::Json(200, std::move(out));
   }
 
   HttpResponse Item(const HttpRequest& req) {
@@ -173,16 +126,20 @@ class TaskApi {
     if (get) {
       auto info = monitor_->GetTask(id);
       if (!info) return NotFound(id);
-      return JsonResponse(200, TaskToJson(*info, PropletId()));
+      return HttpResponse::Json(200, TaskToJson(*info, PropletId()));
     }
     if (req.method == "DELETE") {
       if (auto refused = RefuseWrite(req)) return *refused;
       auto info = monitor_->GetTask(id);
       Status s = monitor_->RemoveTask(id);
       if (!s.ok()) return NotFound(id);
-      json j = {{"deleted", id}};
-      if (info) j["task"] = TaskToJson(*info, PropletId());
-      return JsonResponse(200, j);
+      std::string out = json{{"deleted", id}}.dump(
+          -1, ' ', false, json::error_handler_t::replace);
+      if (info) {
+        out.pop_back();  // the closing brace
+        out += ",\"task\":" + TaskToJson(*info, PropletId()) + "}";
+      }
+      return HttpResponse::Json(200, std::move(out));
     }
     return MethodNotAllowed("GET, HEAD, DELETE");
   }
@@ -385,41 +342,7 @@ StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
   return spec;
 }
 
-payload::TaskMetrics ToTaskMetrics(const std::string& task_id,
-                                   const std::string& proplet_id,
-                                   const TaskSample& s,
-                                   const std::optional<Aggregates>& agg) {
-  payload::TaskMetrics m;
-  m.task_id = task_id;
-  m.proplet_id = proplet_id;
-  m.timestamp = s.timestamp;
-  m.metrics.cpu_percent = Percent(s.cpu_usage_ratio);
-  m.metrics.memory_bytes = AsDouble(s.memory_bytes);
-  m.metrics.memory_percent = Percent(s.memory_usage_ratio);
-  m.metrics.disk_read_bytes = AsDouble(s.disk_read_bytes);
-  m.metrics.disk_write_bytes = AsDouble(s.disk_write_bytes);
-  m.metrics.network_rx_bytes = AsDouble(s.network_rx_bytes);
-  m.metrics.network_tx_bytes = AsDouble(s.network_tx_bytes);
-  m.metrics.uptime_seconds = s.uptime_seconds;
-  m.metrics.thread_count = AsDouble(s.threads);
-  m.metrics.file_descriptor_count = AsDouble(s.open_fds);
-  if (agg) {
-    payload::AggregatedMetrics a;
-    a.avg_cpu_usage = Percent(agg->avg_cpu_usage_ratio);
-    a.max_cpu_usage = Percent(agg->max_cpu_usage_ratio);
-    a.avg_memory_usage = agg->avg_memory_bytes;
-    a.max_memory_usage = agg->max_memory_bytes;
-    a.total_disk_read = agg->total_disk_read_bytes;
-    a.total_disk_write = agg->total_disk_write_bytes;
-    a.total_network_rx = agg->total_network_rx_bytes;
-    a.total_network_tx = agg->total_network_tx_bytes;
-    a.sample_count = static_cast<double>(agg->sample_count);
-    m.aggregated = a;
-  }
-  return m;
-}
-
-nlohmann::json TaskToJson(const TaskInfo& info, const std::string& proplet_id) {
+std::string TaskToJson(const TaskInfo& info, const std::string& proplet_id) {
   const TaskSpec& s = info.spec;
   json env = json::object();
   for (const auto& [k, v] : s.env) env[k] = v;
@@ -438,14 +361,17 @@ nlohmann::json TaskToJson(const TaskInfo& info, const std::string& proplet_id) {
   };
   if (s.start_time_ticks) j["start_time_ticks"] = *s.start_time_ticks;
   if (info.state == TaskState::kEnded) j["ended_at"] = Rfc3339(info.ended_at);
+  std::string out = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  out.pop_back();  // the closing brace
+  out += ",\"last_sample\":";
   if (info.last) {
-    std::string item = payload::Encode(
-        ToTaskMetrics(s.id, proplet_id, *info.last, info.aggregates));
-    j["last_sample"] = json::parse(item, nullptr, false);
+    payload::AppendJson(
+        BuildTaskMetrics(proplet_id, s.id, *info.last, info.aggregates), &out);
   } else {
-    j["last_sample"] = nullptr;
+    out += "null";
   }
-  return j;
+  out += '}';
+  return out;
 }
 
 std::string HistoryPageJson(const std::string& task_id,
@@ -453,24 +379,24 @@ std::string HistoryPageJson(const std::string& task_id,
                             const std::vector<TaskSample>& samples,
                             size_t offset, size_t limit, size_t total,
                             bool keeps_history) {
-  std::string out = "{\"offset\":" + std::to_string(offset) +
-                    ",\"limit\":" + std::to_string(limit) +
-                    ",\"total\":" + std::to_string(total) + ",\"metrics\":[";
-  PrefixAggregator agg;
-  bool first = true;
+  // Each item's aggregates are those of the retained history up to it: the
+  // samples replayed through a TaskHistory, the one implementation of them.
+  TaskHistory prefix(keeps_history ? samples.size() : 0);
+  std::vector<std::string> items;
   for (size_t i = 0; i < samples.size(); ++i) {
-    agg.Add(samples[i]);
-    if (i < offset || i - offset >= limit) continue;
-    if (!first) out += ',';
-    first = false;
-    payload::AppendJson(
-        ToTaskMetrics(task_id, proplet_id, samples[i],
-                      keeps_history ? std::optional<Aggregates>(agg.get())
-                                    : std::nullopt),
-        &out);
+    if (i >= offset && i - offset >= limit) break;
+    prefix.Add(samples[i]);
+    if (i < offset) continue;
+    std::string item;
+    AppendManagerItem(
+        BuildTaskMetrics(proplet_id, task_id, samples[i],
+                         keeps_history
+                             ? std::optional<Aggregates>(prefix.Aggregate())
+                             : std::nullopt),
+        &item);
+    items.push_back(std::move(item));
   }
-  out += "]}";
-  return out;
+  return ManagerPage(offset, limit, total, items);
 }
 
 std::shared_ptr<const ApiRefusals> RegisterTaskApi(HttpServer* server,

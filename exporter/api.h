@@ -27,7 +27,6 @@
 
 #include <atomic>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,19 +97,15 @@ void RegisterSystemApi(HttpServer* server, SysInfoOptions options);
 StatusOr<TaskSpec> ParseTaskRegistration(std::string_view body,
                                          const TaskApiOptions& options);
 
-// A sample as Propeller's task_metrics message: percents = ratio * 100,
-// absent figures stay absent.
-payload::TaskMetrics ToTaskMetrics(const std::string& task_id,
-                                   const std::string& proplet_id,
-                                   const TaskSample& sample,
-                                   const std::optional<Aggregates>& aggregates);
+// The task as GET /api/v1/tasks/{id} returns it (JSON text); its
+// `last_sample` is the task_metrics message of BuildTaskMetrics.
+std::string TaskToJson(const TaskInfo& info, const std::string& proplet_id);
 
-// The task as GET /api/v1/tasks/{id} returns it.
-nlohmann::json TaskToJson(const TaskInfo& info, const std::string& proplet_id);
-
-// The body of GET /api/v1/tasks/{id}/metrics for a page of history (every
-// item carries the aggregates over the retained history up to it, when the
-// profile keeps history). `samples` is the retained history from its oldest
+// The body of GET /api/v1/tasks/{id}/metrics for a page of history, in the
+// Propeller manager's form (common/manager_json.h: byte-compatible with the
+// manager and the bridge). Every item carries the aggregates over the
+// retained history up to it when the profile keeps history; otherwise it
+// has no `aggregated`. `samples` is the retained history from its oldest
 // sample up to at least offset + limit.
 std::string HistoryPageJson(const std::string& task_id,
                             const std::string& proplet_id,

@@ -564,11 +564,7 @@ int RunMain(const std::vector<std::string>& args) {
       peaks.peak_rss, static_cast<uint64_t>(ru.ru_maxrss) * 1024);
   char line[256];
   std::string out = "propmon: task " + task_id + " ";
-  out += WIFEXITED(wait_status)
-             ? "exited with status " + std::to_string(WEXITSTATUS(wait_status))
-             : "killed by signal " + std::to_string(WTERMSIG(wait_status)) +
-                   " (" + strsignal(WTERMSIG(wait_status)) + ")";
-  out += "\n";
+  out += DescribeWaitStatus(wait_status) + "\n";
   snprintf(line, sizeof(line), "  wall time      %.3f s\n", wall);
   out += line;
   snprintf(line, sizeof(line),

@@ -10,7 +10,7 @@
 #include "common/label.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "exporter/collectors/parse_util.h"
+#include "exporter/parse_util.h"
 #include "exporter/procfs.h"
 #include "exporter/task_monitor.h"
 

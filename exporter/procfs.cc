@@ -10,25 +10,10 @@
 #include <cstring>
 
 #include "common/file.h"
+#include "exporter/parse_util.h"
 
 namespace propmon::exporter {
 namespace {
-
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-// Splits on runs of whitespace into at most `max` views.
-size_t SplitFields(std::string_view s, std::string_view* out, size_t max) {
-  size_t n = 0;
-  size_t i = 0;
-  while (i < s.size() && n < max) {
-    while (i < s.size() && IsSpace(s[i])) ++i;
-    if (i >= s.size()) break;
-    size_t start = i;
-    while (i < s.size() && !IsSpace(s[i])) ++i;
-    out[n++] = s.substr(start, i - start);
-  }
-  return n;
-}
 
 template <typename T>
 bool ParseNum(std::string_view s, T* out) {

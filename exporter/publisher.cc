@@ -20,7 +20,10 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "exporter/app.h"
-#include "exporter/collectors/parse_util.h"
+#include "exporter/collectors/cpu.h"
+#include "exporter/collectors/filesystem.h"
+#include "exporter/parse_util.h"
+#include "exporter/procfs.h"
 #include "exporter/sysinfo.h"
 
 namespace propmon::exporter {
@@ -31,50 +34,6 @@ using payload::MessageKind;
 
 // Results ids remembered for de-duplication, at most.
 constexpr size_t kMaxResultsRemembered = 1024;
-
-std::optional<double> AsDouble(const std::optional<uint64_t>& v) {
-  if (!v) return std::nullopt;
-  return static_cast<double>(*v);
-}
-std::optional<double> AsDouble(const std::optional<int64_t>& v) {
-  if (!v) return std::nullopt;
-  return static_cast<double>(*v);
-}
-std::optional<double> Percent(const std::optional<double>& ratio) {
-  if (!ratio) return std::nullopt;
-  return RatioToPercent(*ratio);
-}
-
-// Decodes the octal escapes (\040, \011, \012, \134) of a mountinfo field.
-std::string UnescapeMountField(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' &&
-        s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
-        s[i + 3] >= '0' && s[i + 3] <= '7') {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 +
-                                      (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-std::vector<std::string_view> SplitSpaces(std::string_view line) {
-  std::vector<std::string_view> f;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    size_t j = i;
-    while (j < line.size() && line[j] != ' ') ++j;
-    if (j > i) f.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return f;
-}
 
 std::string JoinCgroupPath(const MountPoint& m, std::string_view cg_path) {
   // A mount whose root is not "/" (cgroup namespace seen from outside, or a
@@ -123,114 +82,6 @@ std::string FirstIpv4() {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// Builders.
-// ---------------------------------------------------------------------------
-
-double RatioToPercent(double ratio) {
-  if (!std::isfinite(ratio)) return ratio;
-  return std::round(ratio * 100.0 * 1e6) / 1e6;
-}
-
-payload::TaskMetrics BuildTaskMetrics(const std::string& proplet_id,
-                                      const TaskInfo& task,
-                                      const TaskSample& sample) {
-  payload::TaskMetrics m;
-  m.task_id = task.spec.id;
-  m.proplet_id = proplet_id;
-  m.timestamp = sample.timestamp;
-  payload::ProcessMetrics& p = m.metrics;
-  p.cpu_percent = Percent(sample.cpu_usage_ratio);
-  p.memory_bytes = AsDouble(sample.memory_bytes);
-  p.memory_percent = Percent(sample.memory_usage_ratio);
-  p.disk_read_bytes = AsDouble(sample.disk_read_bytes);
-  p.disk_write_bytes = AsDouble(sample.disk_write_bytes);
-  p.network_rx_bytes = AsDouble(sample.network_rx_bytes);
-  p.network_tx_bytes = AsDouble(sample.network_tx_bytes);
-  p.uptime_seconds = sample.uptime_seconds;
-  p.thread_count = AsDouble(sample.threads);
-  p.file_descriptor_count = AsDouble(sample.open_fds);
-  if (task.spec.profile.KeepsHistory() && task.aggregates) {
-    const Aggregates& a = *task.aggregates;
-    payload::AggregatedMetrics g;
-    g.avg_cpu_usage = Percent(a.avg_cpu_usage_ratio);
-    g.max_cpu_usage = Percent(a.max_cpu_usage_ratio);
-    g.avg_memory_usage = a.avg_memory_bytes;
-    g.max_memory_usage = a.max_memory_bytes;
-    g.total_disk_read = a.total_disk_read_bytes;
-    g.total_disk_write = a.total_disk_write_bytes;
-    g.total_network_rx = a.total_network_rx_bytes;
-    g.total_network_tx = a.total_network_tx_bytes;
-    g.sample_count = static_cast<double>(a.sample_count);
-    m.aggregated = g;
-  }
-  return m;
-}
-
-std::optional<std::string> WaitStatusError(int wait_status) {
-  if (WIFEXITED(wait_status)) {
-    int code = WEXITSTATUS(wait_status);
-    if (code == 0) return std::nullopt;
-    return "exited with status " + std::to_string(code);
-  }
-  if (WIFSIGNALED(wait_status)) {
-    int sig = WTERMSIG(wait_status);
-    std::string out = "killed by signal " + std::to_string(sig);
-    if (const char* d = sigdescr_np(sig)) out += std::string(" (") + d + ")";
-    if (WCOREDUMP(wait_status)) out += ", core dumped";
-    return out;
-  }
-  return "ended with wait status " + std::to_string(wait_status);
-}
-
-payload::Results BuildResults(const std::string& proplet_id,
-                              const std::string& task_id, int wait_status) {
-  payload::Results r;
-  r.task_id = task_id;
-  r.proplet_id = proplet_id;
-  r.results = payload::QuoteJson("");
-  r.error = WaitStatusError(wait_status);
-  return r;
-}
-
-payload::PropletMetrics BuildPropletMetrics(
-    const std::string& proplet_id, const std::string& namespace_name,
-    double timestamp, const SelfStats& self,
-    std::optional<double> host_cpu_ratio) {
-  payload::PropletMetrics m;
-  m.proplet_id = proplet_id;
-  m.namespace_name = namespace_name;
-  m.timestamp = timestamp;
-  m.cpu.user_seconds = self.user_seconds;
-  m.cpu.system_seconds = self.system_seconds;
-  m.cpu.percent = Percent(host_cpu_ratio);
-  m.memory.rss_bytes = AsDouble(self.rss_bytes);
-  m.memory.container_usage_bytes = AsDouble(self.container_usage_bytes);
-  m.memory.container_limit_bytes = AsDouble(self.container_limit_bytes);
-  return m;
-}
-
-payload::Create BuildCreate(const std::string& proplet_id,
-                            const std::string& namespace_name,
-                            const std::string& proplet_version,
-                            const NodeFacts& facts) {
-  payload::Create c;
-  c.proplet_id = proplet_id;
-  c.namespace_name = namespace_name;
-  auto add = [&](const char* key, payload::MetadataValue v) {
-    c.metadata.emplace_back(key, std::move(v));
-  };
-  if (!facts.os.empty()) add("os", facts.os);
-  if (!facts.cpu_arch.empty()) add("cpu_arch", facts.cpu_arch);
-  if (facts.total_memory_bytes) {
-    add("total_memory_bytes", static_cast<double>(*facts.total_memory_bytes));
-  }
-  if (!proplet_version.empty()) add("proplet_version", proplet_version);
-  if (!facts.hostname.empty()) add("hostname", facts.hostname);
-  if (!facts.ip.empty()) add("ip", facts.ip);
-  return c;
-}
-
-// ---------------------------------------------------------------------------
 // Parsers and readers.
 // ---------------------------------------------------------------------------
 
@@ -261,8 +112,9 @@ std::optional<MountPoint> ParseCgroup2Mount(std::string_view mountinfo) {
                                              : mountinfo.substr(nl + 1);
     size_t sep = line.find(" - ");
     if (sep == std::string_view::npos) continue;
-    std::vector<std::string_view> pre = SplitSpaces(line.substr(0, sep));
-    std::vector<std::string_view> post = SplitSpaces(line.substr(sep + 3));
+    std::vector<std::string_view> pre, post;
+    SplitFields(line.substr(0, sep), &pre);
+    SplitFields(line.substr(sep + 3), &post);
     if (pre.size() < 5 || post.empty() || post[0] != "cgroup2") continue;
     MountPoint m;
     m.root = UnescapeMountField(pre[3]);
@@ -275,63 +127,14 @@ std::optional<MountPoint> ParseCgroup2Mount(std::string_view mountinfo) {
 
 bool ParseSelfStat(std::string_view text, double ticks_per_second,
                    uint64_t page_size, SelfStats* out) {
-  // The fields after comm, which ends at the LAST ')': state is field 3,
-  // utime 14, stime 15, rss 24 (proc(5)).
-  size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return false;
-  std::vector<std::string_view> f =
-      SplitSpaces(TrimSpace(text.substr(close + 1)));
-  constexpr size_t kUtime = 14 - 3, kStime = 15 - 3, kRss = 24 - 3;
-  if (f.size() <= kRss) return false;
-  auto num = [](std::string_view v, auto* dst) {
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), *dst);
-    return ec == std::errc() && ptr == v.data() + v.size();
-  };
-  uint64_t utime = 0, stime = 0;
-  int64_t rss = 0;
-  if (!num(f[kUtime], &utime) || !num(f[kStime], &stime) ||
-      !num(f[kRss], &rss) || !(ticks_per_second > 0)) {
-    return false;
+  auto st = ParseProcStat(text);  // the one /proc/PID/stat parser
+  if (!st.ok() || !(ticks_per_second > 0)) return false;
+  out->user_seconds = static_cast<double>(st->utime) / ticks_per_second;
+  out->system_seconds = static_cast<double>(st->stime) / ticks_per_second;
+  if (st->rss_pages >= 0) {
+    out->rss_bytes = static_cast<uint64_t>(st->rss_pages) * page_size;
   }
-  out->user_seconds = static_cast<double>(utime) / ticks_per_second;
-  out->system_seconds = static_cast<double>(stime) / ticks_per_second;
-  if (rss >= 0) out->rss_bytes = static_cast<uint64_t>(rss) * page_size;
   return true;
-}
-
-std::optional<HostCpuTicks> ParseHostCpuTicks(std::string_view text) {
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text =
-        nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (line.substr(0, 4) != "cpu ") continue;
-    std::vector<std::string_view> f = SplitSpaces(line.substr(4));
-    if (f.size() < 4) return std::nullopt;
-    uint64_t v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t i = 0; i < 8 && i < f.size(); ++i) {
-      auto [ptr, ec] =
-          std::from_chars(f[i].data(), f[i].data() + f[i].size(), v[i]);
-      if (ec != std::errc() || ptr != f[i].data() + f[i].size()) {
-        return std::nullopt;
-      }
-    }
-    HostCpuTicks t;
-    for (uint64_t x : v) t.total += x;
-    t.busy = t.total - v[3] - v[4];  // minus idle and iowait
-    return t;
-  }
-  return std::nullopt;
-}
-
-std::optional<double> HostCpuRatio(const HostCpuTicks& before,
-                                   const HostCpuTicks& after) {
-  if (after.total <= before.total || after.busy < before.busy) {
-    return std::nullopt;
-  }
-  double r = static_cast<double>(after.busy - before.busy) /
-             static_cast<double>(after.total - before.total);
-  return std::min(r, 1.0);
 }
 
 std::optional<uint64_t> ParseCgroupBytes(std::string_view text) {
@@ -554,8 +357,8 @@ void Publisher::OnConnected() {
                                    options_.proplet_id, options_.namespace_name,
                                    options_.proplet_version, facts)));
     Send(MessageKind::kAlive,
-         payload::Encode(payload::Alive{options_.proplet_id, "alive",
-                                        options_.namespace_name}));
+         payload::Encode(
+             BuildAlive(options_.proplet_id, options_.namespace_name)));
   } catch (const std::exception& e) {
     PM_LOG_EVERY_30S(kError) << "mqtt: on connect: " << e.what();
   }
@@ -565,22 +368,22 @@ void Publisher::PublishAlive() {
   // An alive that waits in the buffer says nothing true when it finally
   // arrives: send it only while connected (each connect sends one at once).
   if (!client_->stats().connected) return;
-  Send(MessageKind::kAlive,
-       payload::Encode(payload::Alive{options_.proplet_id, "alive",
-                                      options_.namespace_name}));
+  Send(MessageKind::kAlive, payload::Encode(BuildAlive(
+                                options_.proplet_id, options_.namespace_name)));
 }
 
-std::optional<HostCpuTicks> Publisher::ReadHostCpu() const {
-  std::string buf;
-  if (!ReadFileTo(options_.procfs + "/stat", &buf).ok()) return std::nullopt;
-  return ParseHostCpuTicks(buf);
+std::optional<CpuTimes> Publisher::ReadHostCpu() const {
+  // The cpu collector's reader of /proc/stat (node_cpu_seconds_total).
+  auto t = ReadHostCpuTimes(HostPaths{options_.procfs});
+  if (!t.ok()) return std::nullopt;
+  return *t;
 }
 
 void Publisher::PublishPropletMetrics() {
   std::optional<double> ratio;
-  std::optional<HostCpuTicks> now_cpu = ReadHostCpu();
+  std::optional<CpuTimes> now_cpu = ReadHostCpu();
   if (now_cpu) {
-    if (last_host_cpu_) ratio = HostCpuRatio(*last_host_cpu_, *now_cpu);
+    if (last_host_cpu_) ratio = CpuUsageRatio(*last_host_cpu_, *now_cpu);
     last_host_cpu_ = now_cpu;
   }
   SelfStats self = ReadSelfStats(options_.self_proc);

@@ -47,71 +47,12 @@
 #include "common/mqtt_client.h"
 #include "common/payload.h"
 #include "common/status.h"
+#include "exporter/collectors/cpu.h"
 #include "exporter/config.h"
+#include "exporter/proplet_messages.h"
 #include "exporter/task_monitor.h"
 
 namespace propmon::exporter {
-
-// ---------------------------------------------------------------------------
-// Pure builders: exporter state -> payload structs.
-// ---------------------------------------------------------------------------
-
-// Percent from a ratio (ratio × 100), rounded to 1e-6 so that binary noise
-// (0.235 × 100 = 23.499999999999996) does not reach the wire.
-double RatioToPercent(double ratio);
-
-// control/proplet/task_metrics for one sample. Fields the sample lacks are
-// absent; network fields only when measured (a task in its own netns);
-// `aggregated` only when task.aggregates is set and the profile keeps
-// history, else null.
-payload::TaskMetrics BuildTaskMetrics(const std::string& proplet_id,
-                                      const TaskInfo& task,
-                                      const TaskSample& sample);
-
-// The `error` text of a results message for a raw wait status: nullopt for
-// exit status 0, "exited with status N", or "killed by signal N (NAME)".
-std::optional<std::string> WaitStatusError(int wait_status);
-
-// control/proplet/results for a task whose root exited with `wait_status`.
-// `results` is an empty JSON string (the exporter does not capture output).
-payload::Results BuildResults(const std::string& proplet_id,
-                              const std::string& task_id, int wait_status);
-
-// What the exporter knows about its own process (control/proplet/metrics).
-// Every field is absent when it could not be read.
-struct SelfStats {
-  std::optional<double> user_seconds;    // /proc/self/stat utime
-  std::optional<double> system_seconds;  // /proc/self/stat stime
-  std::optional<uint64_t> rss_bytes;     // /proc/self/stat rss × page size
-  // cgroup v2 memory.current / memory.max of the exporter's cgroup; the
-  // limit is absent when memory.max says "max".
-  std::optional<uint64_t> container_usage_bytes;
-  std::optional<uint64_t> container_limit_bytes;
-};
-
-// control/proplet/metrics. `host_cpu_ratio` (0..1) becomes percent. No
-// heap_* fields: C++ has no managed heap, and none are invented.
-payload::PropletMetrics BuildPropletMetrics(
-    const std::string& proplet_id, const std::string& namespace_name,
-    double timestamp, const SelfStats& self,
-    std::optional<double> host_cpu_ratio);
-
-// The node facts of control/proplet/create.
-struct NodeFacts {
-  std::string os = "linux";
-  std::string cpu_arch;  // uname(2) machine, e.g. "x86_64"
-  std::optional<uint64_t> total_memory_bytes;
-  std::string hostname;  // "" = omitted (privacy, or unknown)
-  std::string ip;        // first non-loopback IPv4 address; "" = omitted
-};
-
-// control/proplet/create: metadata{os, cpu_arch, total_memory_bytes,
-// proplet_version, hostname, ip}, each only when known. No wasm_runtime
-// (the exporter has none) and no environment.
-payload::Create BuildCreate(const std::string& proplet_id,
-                            const std::string& namespace_name,
-                            const std::string& proplet_version,
-                            const NodeFacts& facts);
 
 // ---------------------------------------------------------------------------
 // Pure parsers for the exporter's cgroup.
@@ -128,26 +69,11 @@ struct MountPoint {
 };
 std::optional<MountPoint> ParseCgroup2Mount(std::string_view mountinfo);
 
-// Fills user/system seconds and RSS of *out from /proc/PID/stat text (comm
-// may hold spaces and parentheses). Returns false, leaving *out untouched,
+// Fills user/system seconds and RSS of *out from /proc/PID/stat text, read
+// by ParseProcStat (exporter/procfs.h). Returns false, leaving *out untouched,
 // on truncated or malformed text.
 bool ParseSelfStat(std::string_view text, double ticks_per_second,
                    uint64_t page_size, SelfStats* out);
-
-// Host-wide CPU time of the aggregate "cpu" line of /proc/stat, in clock
-// ticks: total = user+nice+system+idle+iowait+irq+softirq+steal (guest is
-// already in user/nice), busy = total - idle - iowait.
-struct HostCpuTicks {
-  uint64_t busy = 0;
-  uint64_t total = 0;
-};
-// Parses the "cpu " line of /proc/stat text (at least 4 columns; missing
-// later columns count as 0); nullopt when absent or malformed.
-std::optional<HostCpuTicks> ParseHostCpuTicks(std::string_view proc_stat);
-// busy/total between two readings, in 0..1; nullopt when no time passed or
-// a counter went backwards.
-std::optional<double> HostCpuRatio(const HostCpuTicks& before,
-                                   const HostCpuTicks& after);
 
 // A memory.current / memory.max value: a whole number of bytes, or nullopt
 // for "max" and anything unparseable.
@@ -237,7 +163,7 @@ class Publisher : public TaskObserver, public prometheus::Collectable {
   void TimerLoop();
   void PublishAlive();
   void PublishPropletMetrics();
-  std::optional<HostCpuTicks> ReadHostCpu() const;
+  std::optional<CpuTimes> ReadHostCpu() const;
   void Send(payload::MessageKind kind, const std::string& json);
   void PublishResultsOnce(const std::string& task_id, int wait_status);
 
@@ -261,7 +187,7 @@ class Publisher : public TaskObserver, public prometheus::Collectable {
   std::deque<std::string> results_order_;
 
   // Timer thread only.
-  std::optional<HostCpuTicks> last_host_cpu_;
+  std::optional<CpuTimes> last_host_cpu_;
 };
 
 }  // namespace propmon::exporter

@@ -21,7 +21,7 @@
 #include "common/file.h"
 #include "exporter/collectors/filesystem.h"
 #include "exporter/collectors/os.h"
-#include "exporter/collectors/parse_util.h"
+#include "exporter/parse_util.h"
 
 namespace propmon::exporter {
 namespace {

@@ -376,7 +376,10 @@ double TaskMonitor::RunOnce(bool force) {
       std::lock_guard<std::mutex> lock(mu_);
       e->last = sample;
       e->samples++;
-      if (e->spec.profile.KeepsHistory()) e->history.Add(sample);
+      // The history holds the samples of the running task, the ones
+      // published: the final sample of an ended task has its counters but
+      // no gauges, and stays only as `last`.
+      if (alive && e->spec.profile.KeepsHistory()) e->history.Add(sample);
       if (!alive) {
         e->state = TaskState::kEnded;
         e->ended_at = now;

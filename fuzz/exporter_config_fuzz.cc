@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "common/log.h"
-#include "exporter/collectors/parse_util.h"
+#include "exporter/parse_util.h"
 #include "exporter/config.h"
 #include "exporter/discovery.h"
 #include "exporter/profile.h"

@@ -11,7 +11,7 @@
 //   2 /proc/PID/limits    ParseMaxOpenFiles
 //   3 /proc/PID/cgroup    ParseCgroupPaths, ParseCgroupV2Path
 //   4 /proc/PID/cmdline   SplitCmdline; task/TID/children: ParsePidList
-//   5 /proc/stat          ParseHostStat, ParseBootTime, ParseHostCpuTicks
+//   5 /proc/stat          ParseHostStat, ParseBootTime
 //   6 /proc/meminfo       ParseMemTotal, ParseMeminfo, ParseMemInfo
 //   7 /proc/PID/net/dev   ParseNetDevTotals, ParseNetDev
 //   8 /proc/uptime, /proc/loadavg   ParseUptime, ParseLoadavg
@@ -48,10 +48,10 @@
 #include "exporter/collectors/meminfo.h"
 #include "exporter/collectors/netdev.h"
 #include "exporter/collectors/os.h"
-#include "exporter/collectors/parse_util.h"
 #include "exporter/collectors/processes.h"
 #include "exporter/collectors/vmstat.h"
 #include "exporter/discovery.h"
+#include "exporter/parse_util.h"
 #include "exporter/procfs.h"
 #include "exporter/publisher.h"
 #include "exporter/sysinfo.h"
@@ -195,11 +195,6 @@ void ProcStatFile(std::string_view text) {
     }
   }
   (void)ParseBootTime(text);
-  if (auto ticks = ParseHostCpuTicks(text)) {
-    (void)HostCpuRatio(*ticks, *ticks);
-    Check(!HostCpuRatio(*ticks, *ticks).has_value(),
-          "stat: a ratio without time passing");
-  }
 }
 
 void ProcMeminfo(std::string_view text) {

@@ -4,7 +4,7 @@
 
 #include "common/file.h"
 #include "common/metrics.h"
-#include "exporter/collectors/parse_util.h"
+#include "exporter/parse_util.h"
 
 namespace propmon::exporter {
 

@@ -320,29 +320,6 @@ TEST(SelfStatParserTest, RejectsTruncatedAndGarbage) {
   }
 }
 
-TEST(HostCpuParserTest, ParsesAggregateLineAndRatio) {
-  auto a = ParseHostCpuTicks(
-      "cpu  100 10 50 800 40 0 0 0 0 0\ncpu0 50 5 25 400 20 0 0 0 0 0\n");
-  ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->total, 1000u);
-  EXPECT_EQ(a->busy, 160u);  // total - idle - iowait
-  auto b = ParseHostCpuTicks("intr 1\ncpu  200 10 100 1600 40 0 0 0 0 0\n");
-  ASSERT_TRUE(b.has_value());
-  // busy +150 over total +950.
-  EXPECT_DOUBLE_EQ(*HostCpuRatio(*a, *b), 150.0 / 950.0);
-  EXPECT_FALSE(HostCpuRatio(*a, *a).has_value());  // no time passed
-  EXPECT_FALSE(HostCpuRatio(*b, *a).has_value());  // backwards
-  // Old kernels: four columns.
-  auto old = ParseHostCpuTicks("cpu 1 2 3 4\n");
-  ASSERT_TRUE(old.has_value());
-  EXPECT_EQ(old->total, 10u);
-  EXPECT_EQ(old->busy, 6u);
-  for (const char* bad : {"", "cpu0 1 2 3 4\n", "cpu  1 2 3\n",
-                          "cpu  1 2 x 4 5\n", "cpu  -1 2 3 4\n"}) {
-    EXPECT_FALSE(ParseHostCpuTicks(bad).has_value()) << bad;
-  }
-}
-
 // A fake /proc/self and cgroup2 mount in a temp dir.
 class FakeSelfTree {
  public:

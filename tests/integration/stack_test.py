@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -168,6 +169,32 @@ def main():
     if not (0.1 < cev < 0.6) or abs(cbv - cev) > 0.15:
         fail(f"cpu ratio via bridge {cbv} vs exporter {cev} (spin at 0.3 of a core)")
     print(f"ok: memory bridge={bv:.0f} exporter={ev:.0f}; cpu bridge={cbv:.3f} exporter={cev:.3f}")
+
+    # 1b. One sample, one form: the exporter's history page and the bridge's
+    # (the Propeller manager's format) are byte-identical for the same task
+    # once every sample has arrived. The spin task ends, so its history stops.
+    spin.terminate()
+    spin.wait(timeout=10)
+    end = time.time() + 30
+    while True:
+        _, e_page = http(f"http://127.0.0.1:{exp}/api/v1/tasks/spin/metrics?limit=1000")
+        e_total = json.loads(e_page)["total"]
+        try:
+            _, b_page = http(f"http://127.0.0.1:{brg}/tasks/spin/metrics?limit=1000")
+            b_total = json.loads(b_page)["total"]
+        except urllib.error.HTTPError:
+            b_page, b_total = "", -1
+        _, task = http(f"http://127.0.0.1:{exp}/api/v1/tasks/spin")
+        if json.loads(task)["state"] == "ended" and e_total == b_total and e_total > 1:
+            break
+        if time.time() > end:
+            fail(f"history totals never met: exporter {e_total}, bridge {b_total}")
+        time.sleep(0.5)
+    if e_page != b_page:
+        at = next(i for i, (x, y) in enumerate(zip(e_page + " ", b_page + "  ")) if x != y)
+        fail(f"history pages differ at byte {at}:\nexporter ...{e_page[max(0, at - 80):at + 80]!r}"
+             f"\nbridge   ...{b_page[max(0, at - 80):at + 80]!r}")
+    print(f"ok: history pages byte-identical ({e_total} samples, {len(e_page)} bytes)")
 
     # 2. Results: one completed, one failed.
     comp = query(prom, 'sum(proplet_tasks_completed_total{job="propmon-bridge"})')

@@ -78,6 +78,10 @@ std::string ReadFileOrEmpty(const std::string& path) {
 
 Subprocess::~Subprocess() {
   if (pid_ > 0 && !status_) {
+    // The whole process group (Start() makes one): a shell's background
+    // children would otherwise outlive the test and hold ctest's output pipe
+    // open until they exit (a `sleep 60 & wait` kept a test for 60 s).
+    kill(-pid_, SIGKILL);
     kill(pid_, SIGKILL);
     int st;
     waitpid(pid_, &st, 0);

@@ -44,7 +44,7 @@ std::string ReadFileOrEmpty(const std::string& path);
 class Subprocess {
  public:
   Subprocess() = default;
-  ~Subprocess();
+  ~Subprocess();  // SIGKILLs the process group Start() made, if running.
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
 

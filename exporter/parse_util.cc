@@ -1,16 +1,9 @@
-#include "exporter/collectors/parse_util.h"
+#include "exporter/parse_util.h"
 
 #include <charconv>
 #include <cmath>
 
 namespace propmon::exporter {
-
-namespace {
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-         c == '\f';
-}
-}  // namespace
 
 std::string_view TrimSpace(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
@@ -28,6 +21,19 @@ void SplitFields(std::string_view line, std::vector<std::string_view>* out) {
     while (i < n && !IsSpace(line[i])) ++i;
     if (i > start) out->push_back(line.substr(start, i - start));
   }
+}
+
+size_t SplitFields(std::string_view line, std::string_view* out, size_t max) {
+  size_t n = 0;
+  size_t i = 0;
+  while (i < line.size() && n < max) {
+    while (i < line.size() && IsSpace(line[i])) ++i;
+    if (i >= line.size()) break;
+    size_t start = i;
+    while (i < line.size() && !IsSpace(line[i])) ++i;
+    out[n++] = line.substr(start, i - start);
+  }
+  return n;
 }
 
 bool NextLine(std::string_view* text, std::string_view* line) {

@@ -1,10 +1,10 @@
-#include "bridge/manager_json.h"
+#include "common/manager_json.h"
 
 #include <charconv>
 #include <cmath>
 #include <optional>
 
-namespace propmon::bridge {
+namespace propmon {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -306,4 +306,4 @@ std::string ManagerPage(std::uint64_t offset, std::uint64_t limit,
   return out;
 }
 
-}  // namespace propmon::bridge
+}  // namespace propmon

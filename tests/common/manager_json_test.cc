@@ -1,10 +1,10 @@
-#include "bridge/manager_json.h"
+#include "common/manager_json.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace propmon::bridge {
+namespace propmon {
 namespace {
 
 std::string F64(double v) {
@@ -93,4 +93,4 @@ TEST(ManagerJsonTest, PageEndsWithNewlineLikeGoEncoder) {
 }
 
 }  // namespace
-}  // namespace propmon::bridge
+}  // namespace propmon

@@ -1,7 +1,8 @@
 // JSON in the exact form Propeller's manager (Go, encoding/json) writes for
-// its metrics API, so that `GET /tasks/{id}/metrics` and
-// `GET /proplets/{id}/metrics` on the bridge are byte-compatible with the
-// manager's (SPEC §1). The manager's structs fix the key order, which keys
+// its metrics API, so that the bridge's `GET /tasks/{id}/metrics` and
+// `GET /proplets/{id}/metrics` and the exporter's
+// `GET /api/v1/tasks/{id}/metrics` are byte-compatible with the manager's
+// (SPEC §1). The manager's structs fix the key order, which keys
 // are omitted when empty (`aggregated`, `file_descriptor_count`,
 // `container_*`), the number forms (Go integer types print as integers,
 // float64/float32 in Go's shortest form) and the timestamp form (RFC 3339
@@ -11,8 +12,8 @@
 // send is left out, where the manager would print a 0 it never measured.
 //
 // Thread-safety: pure functions, thread-safe.
-#ifndef PROPMON_BRIDGE_MANAGER_JSON_H_
-#define PROPMON_BRIDGE_MANAGER_JSON_H_
+#ifndef PROPMON_COMMON_MANAGER_JSON_H_
+#define PROPMON_COMMON_MANAGER_JSON_H_
 
 #include <cstdint>
 #include <string>
@@ -21,7 +22,7 @@
 
 #include "common/payload.h"
 
-namespace propmon::bridge {
+namespace propmon {
 
 // Appends `s` as a JSON string the way Go's encoding/json does (HTML
 // characters <, >, & and U+2028/U+2029 escaped as \uXXXX; invalid UTF-8
@@ -46,6 +47,6 @@ std::string ManagerPage(std::uint64_t offset, std::uint64_t limit,
                         std::uint64_t total,
                         const std::vector<std::string>& items);
 
-}  // namespace propmon::bridge
+}  // namespace propmon
 
-#endif  // PROPMON_BRIDGE_MANAGER_JSON_H_
+#endif  // PROPMON_COMMON_MANAGER_JSON_H_
