@@ -89,31 +89,6 @@ void AppendGauge(std::string* out, std::string_view name, std::string_view help,
   AppendSample(out, name, {}, value);
 }
 
-// Percent-decodes one path segment.
-std::string PathDecode(std::string_view in) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() + 0 && i + 2 <= in.size() - 1) {
-      int hi = hex(in[i + 1]);
-      int lo = hex(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(in[i]);
-  }
-  return out;
-}
-
 // Reads an optional non-negative integer query parameter the way the
 // manager does (Go strconv.ParseUint): absent gives `def`, anything else
 // that is not a base-10 uint64 is an error.
@@ -867,7 +842,8 @@ HttpResponse Bridge::ServeHistory(const HttpRequest& req,
   if (raw_id.find('/') != std::string_view::npos) {
     return HttpResponse::JsonError(404, "not found");
   }
-  std::string id = PathDecode(raw_id);
+  // The server has percent-decoded the path already (HttpRequest::path).
+  std::string id(raw_id);
   std::uint64_t offset = 0;
   std::uint64_t limit = 0;
   if (!ReadUintParam(req, "offset", 0, &offset)) {

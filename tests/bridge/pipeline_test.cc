@@ -203,6 +203,21 @@ TEST_F(PipelineTest, RestIsByteCompatibleWithRecordedManagerOutput) {
   EXPECT_EQ(r.body, "{\"offset\":5,\"limit\":1,\"total\":2,\"metrics\":[]}\n");
 }
 
+// The HTTP server hands handlers the path percent-decoded, once; the bridge
+// does not decode it again, so an id reads as it does on the exporter's API
+// ("%2541" is "%41", not "A").
+TEST_F(PipelineTest, RestDecodesThePathOnce) {
+  auto j =
+      nlohmann::json::parse(BridgeFixture("variants/task_metrics_rust.json"));
+  j["task_id"] = "100%41";
+  Send(TopicFor("task"), j.dump());
+  auto r = HttpGet(port_, "/tasks/100%2541/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["total"], 1) << r.body;
+  r = HttpGet(port_, "/tasks/100A/metrics");
+  EXPECT_EQ(nlohmann::json::parse(r.body)["total"], 0) << r.body;
+}
+
 TEST_F(PipelineTest, RestRejectsBadPagingWith400) {
   for (const std::string q :
        {"?offset=-1", "?limit=abc", "?offset=", "?limit=1.5", "?offset=1e3",
