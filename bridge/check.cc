@@ -9,7 +9,7 @@
 #include "bridge/series_store.h"
 #include "common/clock.h"
 #include "common/flags.h"
-#include "common/mqtt_client.h"
+#include "common/mqtt_topic.h"
 #include "common/payload.h"
 
 namespace propmon::bridge {

@@ -11,7 +11,7 @@
 #include "bridge/label_sources.h"
 #include "common/file.h"
 #include "common/log.h"
-#include "common/mqtt_client.h"
+#include "common/mqtt_topic.h"
 #include "common/payload.h"
 
 namespace propmon::bridge {

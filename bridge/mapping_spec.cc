@@ -5,7 +5,7 @@
 
 #include "bridge/propeller_mapping.h"
 #include "bridge/text_format.h"
-#include "common/mqtt_client.h"
+#include "common/mqtt_topic.h"
 
 namespace propmon::bridge {
 namespace {

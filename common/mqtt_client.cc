@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/publish_buffer.h"
 #include "mqtt/async_client.h"
 
 namespace propmon {
@@ -452,113 +453,13 @@ StatusOr<MqttOptions> ValidateMqttOptions(const MqttOptions& options) {
   return out;
 }
 
-Status ValidateMqttTopicName(std::string_view topic) {
-  if (topic.empty()) return InvalidArgument("topic is empty");
-  if (topic.size() > 65535) {
-    return InvalidArgument("topic is longer than 65535 bytes");
-  }
-  if (topic.find_first_of(std::string_view("+#\0", 3)) !=
-      std::string_view::npos) {
-    return InvalidArgument("topic \"" + std::string(topic) +
-                           "\" contains a wildcard or NUL");
-  }
-  return Status::Ok();
-}
-
-namespace {
-Status ValidatePlainFilter(std::string_view full, std::string_view filter) {
-  auto bad = [&](const char* why) {
-    return InvalidArgument("topic filter \"" + std::string(full) +
-                           "\": " + why);
-  };
-  if (filter.empty()) return bad("empty");
-  if (filter.find('\0') != std::string_view::npos) return bad("contains NUL");
-  size_t start = 0;
-  while (true) {
-    size_t end = filter.find('/', start);
-    std::string_view level = filter.substr(start, end == std::string_view::npos
-                                                      ? std::string_view::npos
-                                                      : end - start);
-    if (level.find('#') != std::string_view::npos) {
-      if (level != "#") return bad("'#' must be a whole level");
-      if (end != std::string_view::npos) return bad("'#' must be last");
-    }
-    if (level.find('+') != std::string_view::npos && level != "+") {
-      return bad("'+' must be a whole level");
-    }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return Status::Ok();
-}
-}  // namespace
-
-Status ValidateMqttTopicFilter(std::string_view filter) {
-  if (filter.size() > 65535) {
-    return InvalidArgument("topic filter is longer than 65535 bytes");
-  }
-  if (filter.substr(0, 7) == "$share/") {
-    std::string_view rest = filter.substr(7);
-    size_t slash = rest.find('/');
-    std::string_view group = rest.substr(0, slash);
-    if (slash == std::string_view::npos || group.empty() ||
-        group.find_first_of("+#") != std::string_view::npos) {
-      return InvalidArgument("topic filter \"" + std::string(filter) +
-                             "\": $share/ needs a group name without "
-                             "wildcards, then a filter");
-    }
-    return ValidatePlainFilter(filter, rest.substr(slash + 1));
-  }
-  return ValidatePlainFilter(filter, filter);
-}
-
-std::string_view StripMqttSharePrefix(std::string_view filter) {
-  if (filter.substr(0, 7) != "$share/") return filter;
-  size_t slash = filter.find('/', 7);
-  if (slash == std::string_view::npos) return filter;
-  return filter.substr(slash + 1);
-}
-
-bool MqttTopicMatches(std::string_view filter, std::string_view topic) {
-  if (!topic.empty() && topic.front() == '$' && !filter.empty() &&
-      (filter.front() == '+' || filter.front() == '#')) {
-    return false;
-  }
-  size_t f = 0;
-  size_t t = 0;
-  while (true) {
-    size_t f_end = filter.find('/', f);
-    std::string_view f_level = filter.substr(f, f_end == std::string_view::npos
-                                                    ? std::string_view::npos
-                                                    : f_end - f);
-    if (f_level == "#") return true;  // Matches the rest, and the parent.
-    if (t > topic.size()) {
-      return false;  // Topic exhausted, filter continues (not with "#").
-    }
-    size_t t_end = topic.find('/', t);
-    std::string_view t_level =
-        topic.substr(t, t_end == std::string_view::npos ? std::string_view::npos
-                                                        : t_end - t);
-    if (f_level != "+" && f_level != t_level) return false;
-    const bool f_last = f_end == std::string_view::npos;
-    const bool t_last = t_end == std::string_view::npos;
-    if (f_last && t_last) return true;
-    if (f_last) return false;
-    if (t_last) {
-      // "a/#" matches "a": the filter may end in exactly one more "#".
-      return filter.substr(f_end + 1) == "#";
-    }
-    f = f_end + 1;
-    t = t_end + 1;
-  }
-}
-
 // ---------------------------------------------------------------------------
 
 class MqttClient::Impl {
  public:
   explicit Impl(MqttOptions options)
       : options_(std::move(options)),
+        buffer_(options_.max_buffered_messages, options_.max_buffered_bytes),
         rng_(std::random_device{}()),
         connect_listener_(this, Listener::kConnect),
         publish_listener_(this, Listener::kPublish),
@@ -703,15 +604,7 @@ class MqttClient::Impl {
         last_error_ = "publish after Stop()";
         return Unavailable("mqtt: client is stopped");
       }
-      Pending p;
-      p.seq = next_seq_++;
-      p.topic.assign(topic);
-      p.payload.assign(payload);
-      p.qos = qos;
-      p.retain = retain;
-      buffered_bytes_ += p.bytes();
-      buffer_.push_back(std::move(p));
-      EnforceBufferLimitLocked();
+      NoteDroppedLocked(buffer_.Push(topic, payload, qos, retain));
       buffered_ = buffer_.size();
     }
     cv_.notify_all();
@@ -772,24 +665,16 @@ class MqttClient::Impl {
     s.handler_errors_total = handler_errors_total_.load();
     std::lock_guard lk(mu_);
     s.last_error = last_error_;
-    s.buffered_bytes = buffered_bytes_;
-    s.dropped_by_topic.assign(dropped_by_topic_.begin(),
-                              dropped_by_topic_.end());
+    s.buffered_bytes = buffer_.bytes();
+    s.dropped_by_topic.assign(buffer_.dropped_by_topic().begin(),
+                              buffer_.dropped_by_topic().end());
     return s;
   }
 
  private:
   enum class State { kDisconnected, kConnecting, kConnected };
 
-  struct Pending {
-    std::uint64_t seq = 0;
-    std::string topic;
-    std::string payload;
-    int qos = 0;
-    bool retain = false;
-    int failures = 0;
-    std::size_t bytes() const { return topic.size() + payload.size(); }
-  };
+  using Pending = PendingMessage;
 
   struct Subscription {
     std::vector<std::string> filters;        // As given (maybe $share/...).
@@ -946,9 +831,7 @@ class MqttClient::Impl {
   }
 
   void HandOffOne(std::unique_lock<std::mutex>& lk) {
-    Pending p = std::move(buffer_.front());
-    buffer_.pop_front();
-    buffered_bytes_ -= p.bytes();
+    Pending p = buffer_.PopFront();
     buffered_ = buffer_.size();
     const std::uint64_t id = next_id_++;
     mqtt::message_ptr msg = mqtt::message::create(
@@ -1301,12 +1184,7 @@ class MqttClient::Impl {
 
   // Puts a message back in sequence order and enforces the buffer limit.
   void RequeueLocked(Pending p) {
-    auto pos = std::upper_bound(
-        buffer_.begin(), buffer_.end(), p.seq,
-        [](std::uint64_t seq, const Pending& q) { return seq < q.seq; });
-    buffered_bytes_ += p.bytes();
-    buffer_.insert(pos, std::move(p));
-    EnforceBufferLimitLocked();
+    NoteDroppedLocked(buffer_.Requeue(std::move(p)));
     buffered_ = buffer_.size();
   }
 
@@ -1321,53 +1199,32 @@ class MqttClient::Impl {
     for (Pending& p : back) RequeueLocked(std::move(p));
   }
 
-  void EnforceBufferLimitLocked() {
-    size_t dropped = 0;
-    while (!buffer_.empty() &&
-           (buffer_.size() > options_.max_buffered_messages ||
-            buffered_bytes_ > options_.max_buffered_bytes)) {
-      buffered_bytes_ -= buffer_.front().bytes();
-      CountDroppedLocked(buffer_.front().topic);
-      buffer_.pop_front();
-      ++dropped;
-    }
-    if (dropped > 0) {
-      dropped_total_ += dropped;
-      last_error_ =
-          "buffer full (" + std::to_string(options_.max_buffered_messages) +
-          " messages or " + std::to_string(options_.max_buffered_bytes) +
-          " bytes): dropped the oldest";
-      PM_LOG_EVERY_30S(kWarn)
-          << "mqtt: buffer of " << options_.max_buffered_messages
-          << " messages / " << options_.max_buffered_bytes
-          << " bytes is full while " << options_.url
-          << " is unreachable; dropping the oldest (dropped_total="
-          << dropped_total_.load() << ")";
-    }
-  }
-
-  // Counts one dropped message under its topic (64 topics, then "other").
-  void CountDroppedLocked(const std::string& topic) {
-    auto it = dropped_by_topic_.find(topic);
-    if (it == dropped_by_topic_.end()) {
-      it = dropped_by_topic_.size() < 64
-               ? dropped_by_topic_.emplace(topic, 0).first
-               : dropped_by_topic_.emplace("other", 0).first;
-    }
-    ++it->second;
+  // After the buffer dropped `dropped` of its oldest messages to stay
+  // within its bounds: counts and says so.
+  void NoteDroppedLocked(size_t dropped) {
+    if (dropped == 0) return;
+    dropped_total_ = buffer_.dropped_total();
+    last_error_ =
+        "buffer full (" + std::to_string(options_.max_buffered_messages) +
+        " messages or " + std::to_string(options_.max_buffered_bytes) +
+        " bytes): dropped the oldest";
+    PM_LOG_EVERY_30S(kWarn)
+        << "mqtt: buffer of " << options_.max_buffered_messages
+        << " messages / " << options_.max_buffered_bytes
+        << " bytes is full while " << options_.url
+        << " is unreachable; dropping the oldest (dropped_total="
+        << dropped_total_.load() << ")";
   }
 
   void DropRemainingLocked() {
     const size_t remaining = buffer_.size() + inflight_.size();
-    for (const Pending& p : buffer_) CountDroppedLocked(p.topic);
-    for (const auto& [id, p] : inflight_) CountDroppedLocked(p.topic);
-    buffered_bytes_ = 0;
-    buffer_.clear();
+    for (const auto& [id, p] : inflight_) buffer_.CountDropped(p.topic);
+    buffer_.DropAll();
     inflight_.clear();
     buffered_ = 0;
     inflight_count_ = 0;
     if (remaining > 0) {
-      dropped_total_ += remaining;
+      dropped_total_ = buffer_.dropped_total();
       PM_LOG(kWarn) << "mqtt: stopped with " << remaining
                     << " message(s) not acknowledged by " << options_.url
                     << "; counted as dropped";
@@ -1407,11 +1264,8 @@ class MqttClient::Impl {
   double connect_deadline_ = 0;
   double publish_pause_until_ = 0;
   std::uint64_t connect_gen_ = 0;
-  std::uint64_t next_seq_ = 0;
   std::uint64_t next_id_ = 1;
-  std::deque<Pending> buffer_;      // By seq, oldest first.
-  std::size_t buffered_bytes_ = 0;  // bytes() of buffer_
-  std::map<std::string, std::uint64_t> dropped_by_topic_;
+  PublishBuffer buffer_;  // Messages not yet handed to Paho.
   // Session recovery (OnConnectionLost): short resumed sessions in a row.
   static constexpr double kShortSessionSeconds = 5;
   static constexpr int kShortSessionsBeforeReset = 3;

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/mqtt_topic.h"
 #include "common/status.h"
 
 namespace propmon {
@@ -98,21 +99,6 @@ struct MqttOptions {
 
 // True if options.url (validated or not) selects TLS.
 bool MqttUrlUsesTls(std::string_view url);
-
-// Returns InvalidArgument unless `topic` is a valid topic name for PUBLISH
-// (non-empty, at most 65535 bytes, no wildcards, no NUL).
-Status ValidateMqttTopicName(std::string_view topic);
-// Returns InvalidArgument unless `filter` is a valid subscription filter
-// ('+' and '#' only as whole levels, '#' only last; a $share/GROUP/ prefix
-// needs a non-empty group without wildcards and a valid filter after it).
-Status ValidateMqttTopicFilter(std::string_view filter);
-// Returns the filter without a "$share/GROUP/" prefix (the part that topics
-// are matched against); other filters are returned as is.
-std::string_view StripMqttSharePrefix(std::string_view filter);
-// True if `topic` matches `filter` (MQTT rules: '+' one level, '#' the rest
-// including the parent level; wildcards at the start never match topics that
-// begin with '$'). `filter` must not carry a $share prefix.
-bool MqttTopicMatches(std::string_view filter, std::string_view topic);
 
 // A consistent-enough snapshot of the client's counters (each field is read
 // atomically; fields are not read all at once).

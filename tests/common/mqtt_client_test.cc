@@ -1,6 +1,7 @@
 // Unit tests of the MQTT client wrapper that need no broker: option
-// validation, topic names and filters, matching, and the client's behaviour
-// with nothing to connect to. Broker tests: mqtt_broker_test.cc.
+// validation and the client's behaviour with nothing to connect to. Topic
+// names, filters and matching: mqtt_topic_test.cc. Broker tests:
+// mqtt_broker_test.cc.
 #include "common/mqtt_client.h"
 
 #include <gtest/gtest.h>
@@ -188,81 +189,6 @@ TEST(MqttOptionsTest, CleanStartWithoutClientIdGetsRandomId) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->client_id.rfind("propmon-", 0), 0u) << a->client_id;
   EXPECT_NE(a->client_id, b->client_id);
-}
-
-TEST(MqttTopicTest, ValidatesTopicNames) {
-  EXPECT_TRUE(ValidateMqttTopicName("m/d/c/c/control/proplet/alive").ok());
-  EXPECT_TRUE(ValidateMqttTopicName("/").ok());
-  EXPECT_FALSE(ValidateMqttTopicName("").ok());
-  EXPECT_FALSE(ValidateMqttTopicName("a/+/b").ok());
-  EXPECT_FALSE(ValidateMqttTopicName("a/#").ok());
-  EXPECT_FALSE(ValidateMqttTopicName(std::string("a\0b", 3)).ok());
-  EXPECT_FALSE(ValidateMqttTopicName(std::string(65536, 'a')).ok());
-}
-
-TEST(MqttTopicTest, ValidatesFilters) {
-  for (const char* good :
-       {"#", "+", "a/+/b", "a/#", "m/+/c/+/control/proplet/#", "/+", "+/+",
-        "$share/g/m/+/c/+/control/proplet/#", "$share/bridges/#", "$SYS/#"}) {
-    EXPECT_TRUE(ValidateMqttTopicFilter(good).ok()) << good;
-  }
-  for (const char* bad :
-       {"", "a/#/b", "a#", "a/b#", "a+/b", "a/+b", "$share/", "$share/g",
-        "$share//a", "$share/g+/a", "$share/g/", "$share/g/a/#/b"}) {
-    EXPECT_FALSE(ValidateMqttTopicFilter(bad).ok()) << bad;
-  }
-}
-
-TEST(MqttTopicTest, StripsSharePrefix) {
-  EXPECT_EQ(StripMqttSharePrefix("$share/g/m/+/c/+/control/proplet/#"),
-            "m/+/c/+/control/proplet/#");
-  EXPECT_EQ(StripMqttSharePrefix("m/+/x"), "m/+/x");
-  EXPECT_EQ(StripMqttSharePrefix("$share/g"), "$share/g");
-}
-
-TEST(MqttTopicTest, MatchesLikeTheSpec) {
-  struct Case {
-    const char* filter;
-    const char* topic;
-    bool want;
-  };
-  const Case cases[] = {
-      {"#", "a", true},
-      {"#", "a/b/c", true},
-      {"#", "/", true},
-      {"a/#", "a", true},
-      {"a/#", "a/b", true},
-      {"a/#", "a/b/c", true},
-      {"a/#", "ab", false},
-      {"a/#", "b/a", false},
-      {"+", "a", true},
-      {"+", "a/b", false},
-      {"+", "", true},
-      {"+/+", "/a", true},
-      {"/+", "/a", true},
-      {"/+", "a", false},
-      {"a/+/c", "a/b/c", true},
-      {"a/+/c", "a//c", true},
-      {"a/+/c", "a/b/d", false},
-      {"a/+/c", "a/b/c/d", false},
-      {"a/+", "a", false},
-      {"a/+/#", "a/b", true},
-      {"a/b", "a/b", true},
-      {"a/b", "a/b/", false},
-      {"a/b/", "a/b/", true},
-      {"a/b", "a/bc", false},
-      {"m/+/c/+/control/proplet/#", "m/dom/c/chan/control/proplet/task_metrics",
-       true},
-      {"m/+/c/+/control/proplet/#", "m/dom/c/chan/metrics/proplet", false},
-      {"m/+/c/+/metrics/proplet", "m/dom/c/chan/metrics/proplet", true},
-      {"#", "$SYS/broker/uptime", false},
-      {"+/broker/uptime", "$SYS/broker/uptime", false},
-      {"$SYS/#", "$SYS/broker/uptime", true},
-  };
-  for (const Case& c : cases) {
-    EXPECT_EQ(MqttTopicMatches(c.filter, c.topic), c.want)
-        << c.filter << " vs " << c.topic;
-  }
 }
 
 TEST(MqttClientTest, PublishRejectsBadTopicAndQosAndCountsThem) {
