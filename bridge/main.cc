@@ -8,6 +8,11 @@
 #include "bridge/bridge.h"
 #include "common/malloc_arenas.h"
 
+// jemalloc reads its options here before main() when the daemon is linked
+// with it (CMake PROPMON_JEMALLOC); with glibc's malloc nothing reads it.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = propmon::kJemallocConf;
+
 int main(int argc, char** argv) {
   propmon::LimitMallocArenas();
   try {

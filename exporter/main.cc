@@ -7,6 +7,11 @@
 #include "common/malloc_arenas.h"
 #include "exporter/app.h"
 
+// jemalloc reads its options here before main() when the daemon is linked
+// with it (CMake PROPMON_JEMALLOC); with glibc's malloc nothing reads it.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = propmon::kJemallocConf;
+
 int main(int argc, char** argv) {
   propmon::LimitMallocArenas();
   try {

@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config prometheus-cpp-dev libcivetweb-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libyaml-cpp-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdeflate-dev libre2-dev mosquitto
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdeflate-dev libre2-dev libjemalloc-dev mosquitto
   mosquitto-clients prometheus prometheus-alertmanager prometheus-node-exporter
   prometheus-process-exporter docker-compose openssl curl python3 procps
   iproute2 clang-format-14 python3-yaml libssl-dev libcrypt-dev "$@")

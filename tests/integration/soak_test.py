@@ -25,10 +25,12 @@ MiB by default; and at least 3 minutes in): the median RSS of the last 5
 minutes within 5 % of that of the first 5 warm minutes (a trend; bursts of
 churn move the heap's high-water mark for a minute or two).
 
-With PROPMON_SOAK_HEAP=1 it also asks each daemon's glibc allocator, every
+With PROPMON_SOAK_HEAP=1 it also asks each daemon's allocator, every
 minute, how much memory it holds from the system and how much of that is in
-use (gdb calls malloc_stats(); the daemon pauses for about a second): heap
-in use that stays flat while RSS grows is fragmentation, not a leak.
+use (gdb calls jemalloc's malloc_stats_print(): resident and allocated
+bytes, or glibc's malloc_stats() in a build without jemalloc; the daemon
+pauses for about a second): heap in use that stays flat while RSS grows is
+fragmentation, not a leak.
 
 Usage: soak_test.py BUILD_DIR SOURCE_DIR MINUTES
        (scripts/soak.sh MINUTES builds and runs it; scripts/test.sh runs a
@@ -80,12 +82,20 @@ HEAP = os.environ.get("PROPMON_SOAK_HEAP") == "1"
 
 
 def heap(daemon, pid):
-    """(system, in use) bytes of glibc's malloc in the daemon, from
-    malloc_stats() called through gdb; its report goes to the daemon's log."""
-    subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
-                    "-ex", "call (void) malloc_stats()"],
+    """(system, in use) bytes of the daemon's allocator, from gdb calling
+    jemalloc's malloc_stats_print() (resident, allocated) or glibc's
+    malloc_stats(); the report goes to the daemon's log."""
+    with open(f"/proc/{pid}/maps") as f:
+        jemalloc = "libjemalloc" in f.read()
+    call = ('call (void) malloc_stats_print(0, 0, "gmdablxeh")' if jemalloc
+            else "call (void) malloc_stats()")
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", call],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     text = st.log_text(daemon)
+    if jemalloc:
+        m = list(re.finditer(r"Allocated: (\d+), active: \d+, metadata: \d+.*?"
+                             r"resident: (\d+)", text))
+        return (int(m[-1].group(2)), int(m[-1].group(1))) if m else (0, 0)
     m = list(re.finditer(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*"
                          r"in use bytes\s*=\s*(\d+)", text))
     return (int(m[-1].group(1)), int(m[-1].group(2))) if m else (0, 0)

@@ -72,3 +72,17 @@ if(TARGET propmon-bridge)
             ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} 1)
   set_tests_properties(soak_1min PROPERTIES TIMEOUT 300 LABELS "integration;timing")
 endif()
+
+# The shipped daemons run on jemalloc with propmon's options (kJemallocConf,
+# common/malloc_arenas.h): jemalloc confirms each option it read from the
+# binary's `malloc_conf`.
+if(PROPMON_USE_JEMALLOC)
+  foreach(_daemon propmon-exporter propmon-bridge)
+    if(TARGET ${_daemon})
+      add_test(NAME ${_daemon}_uses_jemalloc
+        COMMAND sh -c "MALLOC_CONF=confirm_conf:true \"$0\" --version 2>&1 | grep -q 'variable malloc_conf.*narenas:1'"
+                $<TARGET_FILE:${_daemon}>)
+      set_tests_properties(${_daemon}_uses_jemalloc PROPERTIES LABELS "integration")
+    endif()
+  endforeach()
+endif()
