@@ -1,5 +1,5 @@
 // MappingSpec: the one model of "MQTT messages -> Prometheus series" that
-// every mapping of the bridge is described in (issue 7):
+// every mapping of the bridge is described in (docs/bridge.md, "Mappings"):
 // - configurable mappings from the `mappings:` section of the config file,
 // - the same, built from an mqtt2prometheus config file (config.cc),
 // - the built-in Propeller mapping (PropellerSpec(); its behaviour stays in

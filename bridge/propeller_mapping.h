@@ -5,7 +5,7 @@
 // payloads as received), the live stream (SSE) and the proplet registry
 // (GET /api/v1/proplets).
 //
-// Expressed in the generic model of issue 7: topic filters
+// Expressed in the generic model of bridge/mapping_spec.h: topic filters
 // m/+/c/+/control/proplet/# and m/+/c/+/metrics/proplet, topic groups
 // domain and channel as labels, JSON fields as metrics labelled by the
 // message's ids, per-entity expiry. What stays special here is behaviour no

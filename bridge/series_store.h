@@ -1,8 +1,8 @@
 // SeriesStore: the bridge's generic series cache. A series is a metric
 // family (name, help, type) plus a label set, holding one value and an
-// expiry deadline. Mappings (the built-in Propeller mapping now, the
-// configurable ones of issue 7 later) write series here; /metrics renders
-// them straight from the store in the text exposition format.
+// expiry deadline. The mappings (the built-in Propeller mapping and the
+// configurable ones of bridge/mapping_spec.h) write series here; /metrics
+// renders them straight from the store in the text exposition format.
 //
 // Model:
 // - Families are registered once by name; a name keeps its type.

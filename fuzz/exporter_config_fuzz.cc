@@ -35,9 +35,9 @@
 #include <vector>
 
 #include "common/log.h"
-#include "exporter/parse_util.h"
 #include "exporter/config.h"
 #include "exporter/discovery.h"
+#include "exporter/parse_util.h"
 #include "exporter/profile.h"
 
 namespace {

@@ -25,9 +25,9 @@
 
 namespace {
 
+using propmon::Regex;
 using propmon::bridge::ParseValuePath;
 using propmon::bridge::PathStep;
-using propmon::Regex;
 
 void Check(bool ok, const char* what) {
   if (ok) return;

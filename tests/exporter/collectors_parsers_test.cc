@@ -15,9 +15,9 @@
 #include "exporter/collectors/name_filter.h"
 #include "exporter/collectors/netdev.h"
 #include "exporter/collectors/os.h"
-#include "exporter/parse_util.h"
 #include "exporter/collectors/processes.h"
 #include "exporter/collectors/vmstat.h"
+#include "exporter/parse_util.h"
 
 namespace propmon::exporter {
 namespace {
