@@ -323,22 +323,34 @@ int ExporterMain(const std::vector<std::string>& args) {
 
 namespace {
 
-// Tracks peaks for the run summary.
+// Tracks peaks for the run summary, over the monitor's own samples of the
+// task (its profile's interval, and one more when the command exits). A
+// figure no sample had stays unknown.
 class PeakObserver : public TaskObserver {
  public:
   void OnSample(const TaskInfo&, const TaskSample& s) override {
     std::lock_guard<std::mutex> lock(mu_);
-    last = s;
-    if (s.memory_bytes) peak_rss = std::max(peak_rss, *s.memory_bytes);
-    if (s.threads) peak_threads = std::max(peak_threads, *s.threads);
-    if (s.open_fds) peak_fds = std::max(peak_fds, *s.open_fds);
+    Max(s.memory_bytes, &peak_rss);
+    Max(s.threads, &peak_threads);
+    Max(s.open_fds, &peak_fds);
+    // Counters as of the newest sample that has them (the exit sample has
+    // no gauges, and may lack what the process took with it).
+    if (s.cpu_seconds) cpu_seconds = s.cpu_seconds;
+    if (s.disk_read_bytes) disk_read_bytes = s.disk_read_bytes;
+    if (s.disk_write_bytes) disk_write_bytes = s.disk_write_bytes;
   }
   void OnEnded(const TaskInfo&) override {}
+  template <typename T>
+  static void Max(const std::optional<T>& v, std::optional<T>* peak) {
+    if (v) *peak = std::max(peak->value_or(*v), *v);
+  }
   std::mutex mu_;
-  TaskSample last;
-  uint64_t peak_rss = 0;
-  int64_t peak_threads = 0;
-  int64_t peak_fds = 0;
+  std::optional<uint64_t> peak_rss;
+  std::optional<int64_t> peak_threads;
+  std::optional<int64_t> peak_fds;
+  std::optional<double> cpu_seconds;
+  std::optional<uint64_t> disk_read_bytes;
+  std::optional<uint64_t> disk_write_bytes;
 };
 
 std::string HumanBytes(double b) {
@@ -484,12 +496,6 @@ int RunMain(const std::vector<std::string>& args) {
   if (!added.ok())
     PM_LOG(kWarn) << "monitoring " << task_id << ": " << added.message();
 
-  // A second sampler every 0.5 s feeds the summary's peaks regardless of the
-  // profile's interval.
-  MonitoringProfile full = *PresetProfile("intensive");
-  TaskSampler peak_sampler(child, true, "");
-  ProcReader peak_reader(flags.Get("path.procfs"));
-
   BuildInfoCollector build_info;
   MetricsEndpoint metrics;
   metrics.Add(&build_info);
@@ -523,22 +529,10 @@ int RunMain(const std::vector<std::string>& args) {
     siginfo_t w{};
     if (waitid(P_PID, child, &w, WEXITED | WNOHANG | WNOWAIT) == 0 &&
         w.si_pid == child) {
-      TaskSample s;
-      SampleErrors errs;
-      SystemClock* c = SystemClock::Get();
-      peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(),
-                          std::nullopt, &s, &errs);
-      peaks.OnSample(TaskInfo{}, s);
+      // The last sample, while the exited process can still be read.
       monitor.RunOnce(true);
       waitpid(child, &wait_status, 0);
       break;
-    }
-    TaskSample s;
-    SampleErrors errs;
-    SystemClock* c = SystemClock::Get();
-    if (peak_sampler.Sample(&peak_reader, full, c->Now(), c->Monotonic(),
-                            std::nullopt, &s, &errs)) {
-      peaks.OnSample(TaskInfo{}, s);
     }
   }
   double wall = SystemClock::Get()->Monotonic() - t0;
@@ -558,10 +552,16 @@ int RunMain(const std::vector<std::string>& args) {
   int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status)
                                     : 128 + WTERMSIG(wait_status);
   std::lock_guard<std::mutex> lock(peaks.mu_);
-  const TaskSample& last = peaks.last;
-  double cpu = std::max(ru_user + ru_sys, last.cpu_seconds.value_or(0));
-  uint64_t peak_rss = std::max<uint64_t>(
-      peaks.peak_rss, static_cast<uint64_t>(ru.ru_maxrss) * 1024);
+  auto bytes = [](const std::optional<uint64_t>& v) {
+    return v ? HumanBytes(static_cast<double>(*v)) : std::string("unknown");
+  };
+  auto count = [](const std::optional<int64_t>& v) {
+    return v ? std::to_string(*v) : std::string("unknown");
+  };
+  const double cpu = std::max(ru_user + ru_sys, peaks.cpu_seconds.value_or(0));
+  // The kernel's peak of the largest reaped process, or the samples' peak.
+  const std::optional<uint64_t> peak_rss = std::max<uint64_t>(
+      peaks.peak_rss.value_or(0), static_cast<uint64_t>(ru.ru_maxrss) * 1024);
   char line[256];
   std::string out = "propmon: task " + task_id + " ";
   out += DescribeWaitStatus(wait_status) + "\n";
@@ -571,19 +571,11 @@ int RunMain(const std::vector<std::string>& args) {
            "  cpu time       %.3f s (user %.3f s, system %.3f s)\n", cpu,
            ru_user, ru_sys);
   out += line;
-  out += "  peak rss       " + HumanBytes(static_cast<double>(peak_rss)) + "\n";
-  out += "  disk read      " +
-         (last.disk_read_bytes
-              ? HumanBytes(static_cast<double>(*last.disk_read_bytes))
-              : "unknown") +
-         "\n";
-  out += "  disk written   " +
-         (last.disk_write_bytes
-              ? HumanBytes(static_cast<double>(*last.disk_write_bytes))
-              : "unknown") +
-         "\n";
-  out += "  peak threads   " + std::to_string(peaks.peak_threads) + "\n";
-  out += "  peak open fds  " + std::to_string(peaks.peak_fds) + "\n";
+  out += "  peak rss       " + bytes(peak_rss) + "\n";
+  out += "  disk read      " + bytes(peaks.disk_read_bytes) + "\n";
+  out += "  disk written   " + bytes(peaks.disk_write_bytes) + "\n";
+  out += "  peak threads   " + count(peaks.peak_threads) + "\n";
+  out += "  peak open fds  " + count(peaks.peak_fds) + "\n";
   std::cerr << out;
   return code;
 }
