@@ -28,11 +28,13 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <initializer_list>
 
 namespace propmon {
 
@@ -67,6 +69,18 @@ inline void ReleaseFreeMemory() {
     return;
   }
   malloc_trim(0);
+}
+
+// Blocks SIGINT, SIGTERM, SIGHUP (the daemons re-read their web config on
+// it) and `extra` in this thread and every thread started after it, so that
+// only WaitForSignal() takes them; returns the set.
+inline sigset_t BlockDaemonSignals(std::initializer_list<int> extra = {}) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  for (int sig : extra) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
 }
 
 // Returns the first of `sigs` (which must be blocked in every thread) to

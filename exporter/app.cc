@@ -111,19 +111,6 @@ std::vector<prometheus::MetricFamily> BuildInfoCollector::Collect() const {
 
 namespace {
 
-// Blocks the signals the main thread waits for, in this thread and every
-// thread started after it.
-sigset_t BlockSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGHUP);  // re-reads the web config
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
 void DeclareCommonFlags(FlagSet* f) {
   f->String("web.listen-address", kDefaultListenAddress,
             "Address to serve /metrics and the API on.");
@@ -214,7 +201,7 @@ int ExporterMain(const std::vector<std::string>& args) {
     std::cerr << "propmon-exporter: " << config.status().message() << "\n";
     return 2;
   }
-  sigset_t sigs = BlockSignals();
+  sigset_t sigs = BlockDaemonSignals({SIGCHLD});
 
   TaskMonitor::Options mo;
   mo.procfs = flags.Get("path.procfs");
@@ -433,7 +420,7 @@ int RunMain(const std::vector<std::string>& args) {
     return 2;
   }
 
-  sigset_t sigs = BlockSignals();
+  sigset_t sigs = BlockDaemonSignals({SIGCHLD});
   std::vector<std::string> cmd = flags.positional();
   double t0 = SystemClock::Get()->Monotonic();
   pid_t child = fork();
