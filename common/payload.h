@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/label.h"
+#include "common/rfc3339.h"
 
 namespace propmon::payload {
 
@@ -378,18 +379,13 @@ bool IsValidJson(std::string_view text, int max_depth = kMaxDepth);
 // the count, and the result is the highest count reached (0 at least).
 int JsonDepth(std::string_view text);
 
-// Parses an RFC 3339 date-time ("2025-01-15T10:35:22.123456Z", fraction
-// optional, 'Z' or a "+hh:mm"/"-hh:mm" offset) into Unix seconds.
-std::optional<double> ParseRfc3339(std::string_view text);
-
 // ---------------------------------------------------------------------------
 // Encoding: compact JSON with the Rust proplet's keys and nesting.
 // ---------------------------------------------------------------------------
 
-// Formats Unix seconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC, microseconds,
-// rounded to the nearest). Returns "" for non-finite input or a year outside
-// 0000..9999.
-std::string FormatRfc3339(double unix_seconds);
+// RFC 3339 (common/rfc3339.h), where the codec's users have always found it.
+using ::propmon::FormatRfc3339;
+using ::propmon::ParseRfc3339;
 
 // Each encoder writes the message's keys in the Rust proplet's order.
 // Absent (or non-finite, or for integer fields negative) figures are left
